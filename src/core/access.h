@@ -1,0 +1,3 @@
+#ifndef X_access
+#define X_access
+#endif

@@ -1,0 +1,3 @@
+#ifndef X_apply
+#define X_apply
+#endif

@@ -1,0 +1,3 @@
+#ifndef X_ingest
+#define X_ingest
+#endif

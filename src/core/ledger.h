@@ -1,0 +1,3 @@
+#ifndef X_ledger
+#define X_ledger
+#endif

@@ -1,0 +1,3 @@
+#ifndef X_query
+#define X_query
+#endif
