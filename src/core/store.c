@@ -1,2 +1,350 @@
-/* placeholder: being written */
-#include "err.h"
+/*
+ * store: the mirror's SQLite connection, its migrations and a statement
+ * cache.  See store.h for the contract.
+ *
+ * Migrations are the files of data/schema/, embedded at build time in order
+ * of their number.  PRAGMA user_version records the last one applied; each
+ * runs in its own transaction with the version bump, so a crash mid-upgrade
+ * leaves the file at the previous version.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+#define STMT_CACHE 128
+
+struct stmt_slot {
+	const char *sql;
+	sqlite3_stmt *st;
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	int in_txn;
+	int version;
+	struct stmt_slot cache[STMT_CACHE];
+};
+
+int
+store_err(struct store *s, struct err *e, const char *what)
+{
+	return err_set(e, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/* Make sure the file exists with mode 0600 before SQLite opens it, and that
+ * an existing one is not readable by others. */
+static int
+store_prepare_file(const char *path, int flags, struct err *e)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0) {
+		if ((st.st_mode & 077) != 0 && !(flags & STORE_READONLY) &&
+		    chmod(path, st.st_mode & 0700) != 0)
+			return err_set(e, "%s: mirror is readable by others and chmod failed: %s",
+			    path, strerror(errno));
+		return 0;
+	}
+	if (errno != ENOENT)
+		return err_set(e, "%s: %s", path, strerror(errno));
+	if (flags & STORE_READONLY)
+		return err_set(e, "%s: no mirror here (run `tally ingest` or `tally sync` first, or pass --db)", path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno != EEXIST)
+		return err_set(e, "%s: cannot create mirror: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int
+store_migrate(struct store *s, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, latest = 0, i, rc;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return store_err(s, e, "reading schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+
+	for (i = 0; i < store_migration_count; i++)
+		if (store_migrations[i].version > latest)
+			latest = store_migrations[i].version;
+	if (version > latest)
+		return err_set(e, "%s: schema version %d is newer than this tally knows (%d); "
+		    "upgrade tally rather than risk the mirror", s->path, version, latest);
+
+	for (i = 0; i < store_migration_count; i++) {
+		const struct store_migration *m = &store_migrations[i];
+		char pragma[64];
+
+		if (m->version <= version)
+			continue;
+		if (store_begin(s, e) != 0)
+			return -1;
+		rc = sqlite3_exec(s->db, m->sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			err_set(e, "%s: migration %s failed: %s", s->path, m->name, sqlite3_errmsg(s->db));
+			store_rollback(s);
+			return -1;
+		}
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m->version);
+		if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+			store_err(s, e, "recording schema version");
+			store_rollback(s);
+			return -1;
+		}
+		if (store_commit(s, e) != 0)
+			return -1;
+		version = m->version;
+	}
+	s->version = version;
+	return 0;
+}
+
+int
+store_open(const char *path, int flags, struct store **out, struct err *e)
+{
+	struct store *s;
+	int oflags, rc;
+
+	*out = NULL;
+	if (store_prepare_file(path, flags, e) != 0)
+		return -1;
+	s = xcalloc(1, sizeof *s);
+	s->path = xstrdup(path);
+	oflags = (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY
+	                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	oflags |= SQLITE_OPEN_NOMUTEX;
+	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		err_set(e, "%s: cannot open mirror: %s", path,
+		    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	sqlite3_extended_result_codes(s->db, 1);
+	if (!(flags & STORE_READONLY)) {
+		if (store_exec(s, "PRAGMA page_size = 16384", e) != 0 ||
+		    store_exec(s, "PRAGMA journal_mode = WAL", e) != 0)
+			goto fail;
+	}
+	if (store_exec(s, "PRAGMA synchronous = NORMAL", e) != 0 ||
+	    store_exec(s, "PRAGMA cache_size = -65536", e) != 0 ||
+	    store_exec(s, "PRAGMA foreign_keys = OFF", e) != 0 ||
+	    store_exec(s, "PRAGMA temp_store = MEMORY", e) != 0)
+		goto fail;
+	if (store_migrate(s, e) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return -1;
+}
+
+void
+store_close(struct store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(s->cache[i].st);
+	if (s->in_txn)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+sqlite3 *
+store_db(struct store *s)
+{
+	return s->db;
+}
+
+const char *
+store_path(struct store *s)
+{
+	return s->path;
+}
+
+int
+store_schema_version(struct store *s)
+{
+	return s->version;
+}
+
+int
+store_exec(struct store *s, const char *sql, struct err *e)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(e, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_begin(struct store *s, struct err *e)
+{
+	if (s->in_txn)
+		return err_set(e, "%s: internal error: nested transaction", s->path);
+	if (store_exec(s, "BEGIN IMMEDIATE", e) != 0)
+		return -1;
+	s->in_txn = 1;
+	return 0;
+}
+
+int
+store_commit(struct store *s, struct err *e)
+{
+	if (!s->in_txn)
+		return 0;
+	if (store_exec(s, "COMMIT", e) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	s->in_txn = 0;
+	return 0;
+}
+
+void
+store_rollback(struct store *s)
+{
+	if (!s->in_txn)
+		return;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->in_txn = 0;
+}
+
+int
+store_in_txn(struct store *s)
+{
+	return s->in_txn;
+}
+
+sqlite3_stmt *
+store_stmt(struct store *s, const char *sql, struct err *e)
+{
+	size_t h = ((size_t)(uintptr_t)sql >> 3) % STMT_CACHE;
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		struct stmt_slot *slot = &s->cache[(h + i) % STMT_CACHE];
+
+		if (slot->sql == sql) {
+			sqlite3_reset(slot->st);
+			sqlite3_clear_bindings(slot->st);
+			return slot->st;
+		}
+		if (slot->sql == NULL) {
+			if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			    &slot->st, NULL) != SQLITE_OK) {
+				err_set(e, "%s: preparing \"%.60s...\": %s", s->path, sql,
+				    sqlite3_errmsg(s->db));
+				slot->st = NULL;
+				return NULL;
+			}
+			slot->sql = sql;
+			return slot->st;
+		}
+	}
+	err_set(e, "%s: internal error: statement cache full", s->path);
+	return NULL;
+}
+
+int
+store_step_done(struct store *s, sqlite3_stmt *st, struct err *e)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		err_set(e, "%s: %s", s->path, sqlite3_errmsg(s->db));
+		sqlite3_reset(st);
+		return -1;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+store_meta_get_int(struct store *s, const char *key, int64_t *out)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT value FROM meta WHERE key = ?", NULL);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+int
+store_meta_set_int(struct store *s, const char *key, int64_t v, struct err *e)
+{
+	sqlite3_stmt *st = store_stmt(s,
+	    "INSERT INTO meta(key, value) VALUES (?, ?) "
+	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", e);
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, key);
+	bind_int(st, 2, v);
+	return store_step_done(s, st, e);
+}
+
+void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+void
+bind_int(sqlite3_stmt *st, int i, int64_t v)
+{
+	sqlite3_bind_int64(st, i, v);
+}
+
+void
+bind_opt_int(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v == 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? (const char *)t : "";
+}
