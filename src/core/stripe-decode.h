@@ -15,11 +15,16 @@
  *     under parent.subscription_item_details;
  *   - an invoice's charge/payment_intent are top level (old) or absent (new:
  *     then left NULL);
- *   - an expandable field is an id string or an object with an id.
+ *   - an expandable field is an id string or an object with an id;
+ *   - a deleted object ({"id": ..., "object": ..., "deleted": true}) needs
+ *     only its id, and sets `deleted`.
  * Strings live in the caller's arena.  Optional absent integers are 0,
  * optional absent strings NULL.
  *
  * Errors name the object and the field: "invoice in_123: customer: missing".
+ * Required fields are missing when absent or null; a field that is present
+ * with the wrong JSON type is an error even when it is optional (tally would
+ * otherwise misread a shape it does not know).
  */
 #ifndef TALLY_STRIPE_DECODE_H
 #define TALLY_STRIPE_DECODE_H
@@ -65,13 +70,16 @@ struct s_subscription {
 	int cancel_at_period_end;
 	size_t nitems;
 	struct s_sub_item *items;
+	int items_more;         /* items.has_more: the list is not complete */
 };
 
 struct s_inv_line {
 	const char *id, *price;
+	const char *subscription;       /* top level (old) or parent.subscription_item_details (new) */
 	int64_t quantity;       /* 1 when absent */
 	int64_t amount;
 	int64_t period_start, period_end;
+	int proration;          /* proration (old) or parent.*_details.proration (new) */
 };
 
 struct s_invoice {
@@ -86,7 +94,7 @@ struct s_invoice {
 
 struct s_checkout {
 	const char *customer, *mode, *status, *payment_status, *payment_intent;
-	const char *invoice, *currency;
+	const char *invoice, *currency, *subscription;
 	const char *price;      /* line_items.data[0].price.id, else metadata.price */
 	int64_t quantity;       /* of that line, 1 when absent */
 	int64_t amount_total, created;
@@ -94,6 +102,8 @@ struct s_checkout {
 
 struct s_reversal {             /* a refund or a dispute */
 	const char *charge, *payment_intent, *status, *currency;
+	const char *customer;   /* refunds only, and only in newer versions */
+	const char *reason;
 	int64_t amount, created;
 };
 
@@ -104,6 +114,7 @@ struct s_charge {
 	size_t nrefunds;        /* charge.refunds.data when present */
 	const char **refund_ids;
 	struct s_reversal *refunds;
+	int refunds_more;       /* refunds.has_more: the list is not complete */
 };
 
 struct s_price {
@@ -126,12 +137,14 @@ struct s_entitlement_summary {
 	const char *customer;
 	size_t n;
 	struct s_entitlement *items;
+	int more;               /* entitlements.has_more: the list is not complete */
 };
 
 struct stripe_object {
 	enum stripe_kind kind;
 	const char *type;       /* the "object" string, e.g. "invoice" */
 	const char *id;         /* NULL for entitlement summaries */
+	int deleted;            /* "deleted": true (then only type and id are set) */
 	union {
 		struct s_customer customer;
 		struct s_subscription subscription;
@@ -149,18 +162,21 @@ struct stripe_event {
 	const char *id, *type, *api_version;
 	int64_t created;
 	int livemode;
-	const char *request_id;
+	const char *request_id, *idempotency_key;  /* request.id/idempotency_key, or NULL */
 	struct stripe_object obj;   /* data.object */
 };
 
-/* Decode a Stripe object (borrowed json).  0 ok, -1 with e naming the object
- * id and field.  An object whose type tally does not mirror decodes as
- * SK_UNKNOWN with type and id set. */
+/* Decode a Stripe object (borrowed json; strings are copied into a, so the
+ * json may be freed afterwards).  0 ok, -1 with e naming the object id and
+ * field.  An object whose type tally does not mirror decodes as SK_UNKNOWN
+ * with type and id set (either may be NULL).  Any thread; a and e are the
+ * caller's. */
 int stripe_object_decode(struct arena *a, const json_t *obj,
                          struct stripe_object *out, struct err *e);
 
 /* Decode an event ("object": "event"; id, type, created and data.object are
- * required). */
+ * required).  For a customer.deleted event the customer is marked deleted.
+ * Errors on data.object are prefixed with the event id. */
 int stripe_event_decode(struct arena *a, const json_t *ev,
                         struct stripe_event *out, struct err *e);
 

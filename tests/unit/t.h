@@ -58,7 +58,7 @@ t_done(void)
 }
 
 /* A fresh directory under $TMPDIR (or /tmp); the caller may leave it. */
-static const char * __attribute__((unused))
+static __attribute__((unused)) const char *
 t_dir(void)
 {
 	static char path[256];
