@@ -1,2 +1,119 @@
-/* placeholder: being written */
-#include "err.h"
+/*
+ * query: the table of named reads.  See query.h.
+ */
+#include <string.h>
+
+#include "query.h"
+#include "util.h"
+
+struct query {
+	const char *name;
+	int nparams;
+	const char *sql;
+};
+
+static const struct query queries[] = {
+	{ "customers", 2,
+	  "SELECT c.id, c.name, c.email, COALESCE(b.balance, 0) AS balance, "
+	  "(SELECT group_concat(status, ',') FROM subscriptions AS s WHERE s.customer = c.id "
+	  " AND s.placeholder = 0) AS subscriptions, c.placeholder, c.deleted "
+	  "FROM customers AS c LEFT JOIN balances AS b ON b.customer = c.id "
+	  "WHERE c.id > COALESCE(?1, '') ORDER BY c.id LIMIT ?2" },
+	{ "customer", 1,
+	  "SELECT c.id, c.name, c.email, c.currency, c.created, c.deleted, c.placeholder, "
+	  "c.refetch, c.ver, COALESCE(b.balance, 0) AS balance, "
+	  "(SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE customer = c.id) AS ledger_sum "
+	  "FROM customers AS c LEFT JOIN balances AS b ON b.customer = c.id WHERE c.id = ?1" },
+	{ "customer-subscriptions", 1,
+	  "SELECT s.id, s.status, i.price, i.quantity, "
+	  "COALESCE(i.current_period_start, s.current_period_start) AS current_period_start, "
+	  "COALESCE(i.current_period_end, s.current_period_end) AS current_period_end, "
+	  "s.cancel_at, s.canceled_at, s.ended_at, s.placeholder, s.refetch, s.ver "
+	  "FROM subscriptions AS s LEFT JOIN subscription_items AS i ON i.subscription = s.id "
+	  "WHERE s.customer = ?1 ORDER BY s.id, i.id" },
+	{ "customer-invoices", 1,
+	  "SELECT id, status, subscription, amount_paid, currency, billing_reason, paid_at, "
+	  "period_start, period_end, created, "
+	  "(SELECT group_concat(key, ' ') FROM ledger WHERE source_id = invoices.id "
+	  " AND kind IN ('grant', 'topup')) AS credits "
+	  "FROM invoices WHERE customer = ?1 ORDER BY created DESC, id LIMIT 100" },
+	{ "ledger", 3,
+	  "SELECT seq, effective_at, kind, amount, key, expires_at, actor, reason, ref, recorded_at "
+	  "FROM ledger WHERE customer = ?1 AND seq > COALESCE(?2, 0) "
+	  "ORDER BY seq LIMIT ?3" },
+	{ "events", 3,
+	  "SELECT id, type, created, state, delivery_count, object_id, customer, note "
+	  "FROM events WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR created < ?2) "
+	  "ORDER BY created DESC, id DESC LIMIT ?3" },
+	{ "deliveries", 3,
+	  "SELECT d.id, d.event_id, e.type, d.received_at, d.status, d.http_status, d.sig_state, "
+	  "d.sig_error, d.error, d.endpoint, d.attempt, d.source, d.source_offset "
+	  "FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id "
+	  "WHERE (?1 = 0 OR d.status = 'failed' OR d.sig_state = 'invalid') "
+	  "AND (?2 IS NULL OR e.customer = ?2) "
+	  "ORDER BY d.id DESC LIMIT ?3" },
+	{ "quarantine", 1,
+	  "SELECT id, kind, source, source_offset, size, reason, quarantined_at, "
+	  "CAST(excerpt AS TEXT) AS excerpt FROM quarantine ORDER BY id LIMIT ?1" },
+};
+
+int
+query_run(struct store *s, const char *name, const char *const *params, int nparams,
+          query_row_fn fn, void *arg, struct err *e)
+{
+	const struct query *q = NULL;
+	struct qval cols[32];
+	sqlite3_stmt *st;
+	size_t i;
+	int rc, n, rows = 0;
+
+	for (i = 0; i < sizeof queries / sizeof queries[0]; i++)
+		if (strcmp(queries[i].name, name) == 0)
+			q = &queries[i];
+	if (q == NULL)
+		return err_set(e, "internal error: no query named '%s'", name);
+	if (nparams != q->nparams)
+		return err_set(e, "internal error: query '%s' takes %d parameters, not %d", name,
+		    q->nparams, nparams);
+	if ((st = store_stmt(s, q->sql, e)) == NULL)
+		return -1;
+	for (i = 0; i < (size_t)nparams; i++) {
+		int64_t v;
+
+		/* Numbers (limits, cursors, flags) bind as integers. */
+		if (params[i] != NULL && parse_int64(params[i], &v) == 0)
+			bind_int(st, (int)i + 1, v);
+		else
+			bind_text(st, (int)i + 1, params[i]);
+	}
+	n = sqlite3_column_count(st);
+	if (n > (int)(sizeof cols / sizeof cols[0]))
+		n = (int)(sizeof cols / sizeof cols[0]);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (i = 0; i < (size_t)n; i++) {
+			cols[i].name = sqlite3_column_name(st, (int)i);
+			switch (sqlite3_column_type(st, (int)i)) {
+			case SQLITE_NULL:
+				cols[i].type = QV_NULL;
+				break;
+			case SQLITE_INTEGER:
+				cols[i].type = QV_INT;
+				cols[i].i = sqlite3_column_int64(st, (int)i);
+				break;
+			default:
+				cols[i].type = QV_TEXT;
+				cols[i].s = col_text(st, (int)i);
+				break;
+			}
+		}
+		rows++;
+		if (fn != NULL && fn(cols, n, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_err(s, e, name);
+	return rows;
+}

@@ -1,3 +1,36 @@
-#ifndef X_query
-#define X_query
+/*
+ * query: the named reads the front ends show (customers, one customer's
+ * subscriptions, invoices and ledger, events, deliveries, quarantine).
+ *
+ * Each is one SQL statement in the table in query.c, run with bound
+ * parameters; rows come back as plain values so the command line can print
+ * text or JSON and the console can draw them, without either touching SQL.
+ * Lists are keyset-paginated by the caller's `after` parameter where the
+ * query takes one; none uses OFFSET.
+ */
+#ifndef TALLY_QUERY_H
+#define TALLY_QUERY_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "store.h"
+
+enum qtype { QV_NULL, QV_INT, QV_TEXT };
+
+struct qval {
+	const char *name;
+	enum qtype type;
+	int64_t i;
+	const char *s;          /* QV_TEXT; borrowed for the callback's duration */
+};
+
+/* Called once per row; return non-zero to stop. */
+typedef int (*query_row_fn)(const struct qval *cols, int ncols, void *arg);
+
+/* Run the query `name` with its parameters (NULL binds NULL).  Returns the
+ * number of rows, or -1 (e.g. an unknown name). */
+int query_run(struct store *s, const char *name, const char *const *params, int nparams,
+              query_row_fn fn, void *arg, struct err *e);
+
 #endif

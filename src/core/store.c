@@ -56,7 +56,7 @@ store_prepare_file(const char *path, int flags, struct err *e)
 	}
 	if (errno != ENOENT)
 		return err_set(e, "%s: %s", path, strerror(errno));
-	if (flags & STORE_READONLY)
+	if (flags & (STORE_READONLY | STORE_NOCREATE))
 		return err_set(e, "%s: no mirror here (run `tally ingest` or `tally sync` first, or pass --db)", path);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0 && errno != EEXIST)

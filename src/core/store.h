@@ -30,6 +30,7 @@ extern const struct store_migration store_migrations[];
 extern const int store_migration_count;
 
 #define STORE_READONLY 0x1     /* open an existing mirror read-only */
+#define STORE_NOCREATE 0x2     /* open an existing mirror; do not create one */
 
 struct store;
 
