@@ -223,8 +223,10 @@ replay_load(struct store *s, const char *customer, struct replay *r, struct err 
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_err(s, e, "reading ledger");
-	qsort(r->b, r->nb, sizeof *r->b, bucket_cmp);
-	qsort(r->d, r->nd, sizeof *r->d, debit_cmp);
+	if (r->nb > 1)
+		qsort(r->b, r->nb, sizeof *r->b, bucket_cmp);
+	if (r->nd > 1)
+		qsort(r->d, r->nd, sizeof *r->d, debit_cmp);
 	return 0;
 }
 
