@@ -1,1 +1,500 @@
-echo "1..1"; echo "ok 1 - placeholder"
+#!/bin/bash
+# Convergence (TAP): the ledger is a function of the billing history, not of
+# how tally happened to read it.  One generated history (tests/lib/
+# stripe_events.py) is ingested
+#   (a) once, in the order it was received;
+#   (b) again (the second ingest changes nothing), and from a copy of the same
+#       bytes under another name (read from 0: every value a repeat);
+#   (c) from a shuffled copy (webhook entries and usage lines);
+#   (d) with every webhook entry and usage line written twice;
+#   (e) from N more shuffled copies, each order from its own seed;
+#   (f) cut into several files, ingested in one run in different file
+#       orders, and in separate runs in reverse order;
+# and every mirror must hold the same ledger (the set of (customer, key, kind,
+# amount, effective_at, expires_at)) and the same balances as (a), with every
+# cached balance equal to its ledger sum.  Run (a) is also checked against
+# what the generator says the history implies (every grant, top-up,
+# consumption and clawback, with its amount and times) and the command line's
+# ledger and balance against the mirror.
+#
+# Separate runs write the expiries due at the end of each run; an entry read
+# by a later run that lands before one of them re-settles the grant with a
+# correcting expiry (expire:<grant>:<n>).  So for (f)'s separate runs the
+# expiries are compared per grant (their sum and time), everything else
+# exactly.
+#
+# Environment: TALLY, SRCDIR, PYTHON3 (set by make check); CONVERGENCE_SEED
+# (history, default 20251124), CONVERGENCE_ORDER_SEEDS (the N order seeds of
+# (e), default 20 random ones, printed), CONVERGENCE_CUSTOMERS (30),
+# CONVERGENCE_MONTHS (6), KEEP=1 keeps the work directory.
+set -u
+TALLY=${TALLY:-$PWD/tally}
+SRCDIR=${SRCDIR:-.}
+PYTHON3=${PYTHON3:-python3}
+# The interpreter itself, not a version manager's shim (a shim costs a
+# third of a second per call).
+PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
+case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
+SRCDIR=$(cd "$SRCDIR" && pwd)
+GEN="$SRCDIR/tests/lib/stripe_events.py"
+CATALOG="$SRCDIR/data/catalog.example.json"
+SEED=${CONVERGENCE_SEED:-20251124}
+CUSTOMERS=${CONVERGENCE_CUSTOMERS:-30}
+MONTHS=${CONVERGENCE_MONTHS:-6}
+SECRET=whsec_convergence_test_secret
+if [ -n "${CONVERGENCE_ORDER_SEEDS:-}" ]; then
+	read -r -a ORDER_SEEDS <<< "$CONVERGENCE_ORDER_SEEDS"
+else
+	read -r -a ORDER_SEEDS <<< "$("$PYTHON3" -c \
+	    'import random; r = random.SystemRandom(); print(" ".join(str(r.randrange(1, 2**31)) for _ in range(20)))')"
+fi
+NPARTS=4
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-convergence.XXXXXX")
+if [ "${KEEP:-0}" = 1 ]; then
+	trap 'echo "# kept $tmp"' EXIT
+else
+	trap 'rm -rf "$tmp"' EXIT
+fi
+mkdir -p "$tmp/home"
+export HOME="$tmp/home" TALLY_CONFIG=/dev/null STRIPE_WEBHOOK_SECRET="$SECRET"
+unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY STRIPE_API_KEY_FILE STRIPE_API_BASE
+
+# --- helpers ---------------------------------------------------------------
+
+cat > "$tmp/mirror.py" <<'EOF'
+"""Snapshots of a tally mirror and comparisons between them."""
+import json, sqlite3, subprocess, sys
+from collections import defaultdict
+
+def snap(db, out):
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    s = {
+        "ledger": sorted(c.execute("SELECT customer, key, kind, amount, effective_at, "
+                                   "expires_at FROM ledger").fetchall()),
+        "refs": dict(c.execute("SELECT key, ref FROM ledger WHERE kind = 'expire'").fetchall()),
+        "balances": dict(c.execute("SELECT customer, balance FROM balances").fetchall()),
+        "sums": dict(c.execute("SELECT customer, SUM(amount) FROM ledger "
+                               "GROUP BY customer").fetchall()),
+        "events": [r[0] for r in c.execute("SELECT id FROM events")],
+        "usage": sorted(c.execute("SELECT identifier, customer, value FROM usage").fetchall()),
+        "quarantine": c.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0],
+        "conflicts": c.execute("SELECT COUNT(*) FROM events WHERE state = 'conflict'").fetchone()[0],
+    }
+    with open(out, "w") as f:
+        json.dump(s, f)
+
+def load(p):
+    with open(p) as f:
+        return json.load(f)
+
+def show(title, rows, limit=8):
+    rows = sorted(rows, key=repr)
+    for r in rows[:limit]:
+        print("# %s %s" % (title, json.dumps(r, ensure_ascii=False)))
+    if len(rows) > limit:
+        print("# ... and %d more" % (len(rows) - limit))
+
+def norm(s, net_expiry):
+    """The ledger as a set; with net_expiry, expiries summed per grant."""
+    if not net_expiry:
+        return set(map(tuple, s["ledger"]))
+    out, exp = set(), defaultdict(int)
+    when = {}
+    for r in s["ledger"]:
+        if r[2] == "expire":
+            g = s["refs"][r[1]]
+            exp[(r[0], g)] += r[3]
+            when[(r[0], g)] = r[4]
+        else:
+            out.add(tuple(r))
+    for (cus, g), amount in exp.items():
+        out.add((cus, "expire:" + g, "expire(net)", amount, when[(cus, g)], None))
+    return out
+
+def compare(a, b, net_expiry=False):
+    """Same ledger, same balances, same events and usage."""
+    A, B = load(a), load(b)
+    bad = 0
+    la, lb = norm(A, net_expiry), norm(B, net_expiry)
+    if la != lb:
+        bad = 1
+        print("# ledger differs: %d entries only in the reference, %d only here"
+              % (len(la - lb), len(lb - la)))
+        show("only in reference:", la - lb)
+        show("only here:        ", lb - la)
+    if A["balances"] != B["balances"]:
+        bad = 1
+        keys = set(A["balances"]) | set(B["balances"])
+        show("balance (reference, here):",
+             [(k, A["balances"].get(k), B["balances"].get(k)) for k in keys
+              if A["balances"].get(k) != B["balances"].get(k)])
+    if sorted(A["events"]) != sorted(B["events"]):
+        bad = 1
+        print("# events differ: %d vs %d" % (len(A["events"]), len(B["events"])))
+    if A["usage"] != B["usage"]:
+        bad = 1
+        print("# usage rows differ: %d vs %d" % (len(A["usage"]), len(B["usage"])))
+    return bad
+
+def cache(a):
+    """Every cached balance equals its ledger sum, and every customer with
+    entries has one."""
+    A = load(a)
+    bad = [(k, A["balances"].get(k), A["sums"].get(k))
+           for k in set(A["balances"]) | set(A["sums"])
+           if A["balances"].get(k, 0) != A["sums"].get(k, 0) or k not in A["balances"]]
+    show("cached balance != ledger sum (customer, cached, sum):", bad)
+    return 1 if bad else 0
+
+def oracle(a, exp):
+    """Run (a) against what the history implies."""
+    A, X = load(a), load(exp)
+    bad = 0
+    got = {r[1]: r for r in A["ledger"] if r[2] != "expire"}
+    want = {e["key"]: e for e in X["entries"]}
+    missing = [want[k] for k in want if k not in got]
+    extra = [got[k] for k in got if k not in want]
+    wrong = []
+    for k in set(got) & set(want):
+        g, w = got[k], want[k]
+        gv = [g[0], g[2], g[3]] + ([g[4], g[5]] if w["effective_at"] is not None else [])
+        wv = [w["customer"], w["kind"], w["amount"]] + (
+            [w["effective_at"], w["expires_at"]] if w["effective_at"] is not None else [])
+        if gv != wv:
+            wrong.append({"key": k, "mirror": gv, "history": wv})
+    for title, rows in (("missing:", missing), ("unexpected:", extra), ("wrong:", wrong)):
+        if rows:
+            bad = 1
+            print("# %d ledger entries %s" % (len(rows), title))
+            show(title, rows)
+    # Every credit whose expiry has passed has been expired, and no other.
+    now = X["now"]
+    keys = {r[1] for r in A["ledger"]}
+    due = [r[1] for r in A["ledger"] if r[3] > 0 and r[2] in ("grant", "topup")
+           and r[5] is not None and r[5] <= now]
+    notdue = [r[1] for r in A["ledger"] if r[3] > 0 and r[2] in ("grant", "topup")
+              and (r[5] is None or r[5] > now)]
+    unexpired = [k for k in due if "expire:" + k not in keys]
+    early = [k for k in notdue if "expire:" + k in keys]
+    if unexpired or early:
+        bad = 1
+        show("due but not expired:", unexpired)
+        show("expired before its time:", early)
+    if sorted(A["events"]) != sorted(X["event_ids"]):
+        bad = 1
+        print("# events: %d in the mirror, %d in the history"
+              % (len(A["events"]), len(X["event_ids"])))
+        show("missing event:", set(X["event_ids"]) - set(A["events"]))
+    if sorted(u[0] for u in A["usage"]) != X["usage_ids"]:
+        bad = 1
+        print("# usage identifiers: %d in the mirror, %d in the history"
+              % (len(A["usage"]), len(X["usage_ids"])))
+    if A["quarantine"] or A["conflicts"]:
+        bad = 1
+        print("# a clean history left %d quarantined values and %d conflicts"
+              % (A["quarantine"], A["conflicts"]))
+    return bad
+
+def cli(tally, db, catalog, a):
+    """`tally ledger` and `tally balance` say what the mirror holds."""
+    A = load(a)
+    def run(*args):
+        p = subprocess.run([tally, "--db", db, "--catalog", catalog, "--json"] + list(args),
+                           capture_output=True)
+        if p.returncode != 0:
+            raise SystemExit("# tally %s exited %d: %s" % (" ".join(args), p.returncode,
+                                                          p.stderr.decode(errors="replace")))
+        return json.loads(p.stdout)
+    bad = 0
+    customers = sorted(c["id"] for c in run("customers", "--limit", "1000000"))
+    if customers != sorted(A["sums"]):
+        bad = 1
+        print("# tally customers lists %d customers, the ledger has %d"
+              % (len(customers), len(A["sums"])))
+    rows = []
+    for cus in customers:
+        for e in run("ledger", cus, "--limit", "1000000"):
+            rows.append([cus, e["key"], e["kind"], e["amount"], e["effective_at"], e["expires_at"]])
+        b = run("balance", cus)
+        if (b["balance"], b["ledger_sum"], b["consistent"]) != (A["balances"].get(cus, 0),
+                                                                A["sums"].get(cus, 0), True):
+            bad = 1
+            print("# tally balance %s: %s; mirror: %s / %s" % (cus, json.dumps(b),
+                  A["balances"].get(cus), A["sums"].get(cus)))
+    if sorted(rows) != sorted(A["ledger"]):
+        bad = 1
+        print("# tally ledger shows %d entries, the mirror holds %d" % (len(rows), len(A["ledger"])))
+    return bad
+
+def check(db, out, ref, *opts):
+    """Snapshot db into out, compare it with ref, check its cache."""
+    snap(db, out)
+    bad = compare(ref, out, net_expiry="--net-expiry" in opts)
+    return cache(out) or bad
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "snap":
+        snap(*args); sys.exit(0)
+    if cmd == "check":
+        sys.exit(check(*args))
+    if cmd == "compare":
+        sys.exit(compare(args[0], args[1], net_expiry="--net-expiry" in args))
+    sys.exit({"cache": cache, "oracle": oracle, "cli": cli}[cmd](*args))
+EOF
+
+n=0
+# ok DESC STATUS [DIAG-FILE]
+report() {
+	n=$((n + 1))
+	if [ "$2" = 0 ]; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1"
+	fi
+	if [ -n "${3:-}" ] && [ -s "$3" ]; then
+		sed -e 's/^# //' -e 's/^/# /' "$3" | head -40
+	fi
+}
+
+mirror() { "$PYTHON3" "$tmp/mirror.py" "$@"; }
+
+# copydb FROM TO: a mirror and its WAL, if any
+copydb() {
+	local x
+	for x in "" -wal -shm; do
+		rm -f "$2$x"
+		[ -f "$1$x" ] && cp "$1$x" "$2$x"
+	done
+	return 0
+}
+
+# ingest NAME DIR [ingest args]: ingest into $tmp/NAME.db; output in $tmp/NAME.out
+ingest() {
+	local name=$1 dir=$2
+	shift 2
+	(cd "$dir" && "$TALLY" --db "$tmp/$name.db" --catalog "$CATALOG" ingest --json "$@") \
+		>"$tmp/$name.out" 2>"$tmp/$name.err"
+}
+
+# one check for a run: it exits 0, and its mirror matches (a) with its
+# cached balances equal to its ledger sums
+converges() {
+	local name=$1 desc=$2 rc=$3
+	shift 3
+	local st=0
+	: >"$tmp/diag"
+	if [ "$rc" != 0 ]; then
+		st=1
+		echo "ingest exited $rc" >>"$tmp/diag"
+		cat "$tmp/$name.err" >>"$tmp/diag"
+	else
+		mirror check "$tmp/$name.db" "$tmp/$name.json" "$tmp/a.json" "$@" >>"$tmp/diag" 2>&1 || st=1
+	fi
+	report "$desc" "$st" "$tmp/diag"
+}
+
+json_field() {
+	"$PYTHON3" -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)' "$@"
+}
+
+echo "1..$((13 + ${#ORDER_SEEDS[@]} + 4))"
+echo "# history seed $SEED ($CUSTOMERS customers, $MONTHS months); order seeds: ${ORDER_SEEDS[*]}"
+
+# --- the history -----------------------------------------------------------
+
+t0=$SECONDS
+# One process renders the history once and writes every ordering of it.
+"$PYTHON3" - "$GEN" "$tmp" "$SEED" "$CUSTOMERS" "$MONTHS" "$SECRET" "$NPARTS" \
+    "${ORDER_SEEDS[@]}" >"$tmp/gen.err" 2>&1 <<'EOF'
+import importlib.util, sys
+gen, tmp, seed, customers, months, secret, parts = sys.argv[1:8]
+order_seeds = [int(s) for s in sys.argv[8:]]
+spec = importlib.util.spec_from_file_location("stripe_events", gen)
+se = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(se)
+h = se.generate(se.Options(seed=int(seed), customers=int(customers), months=int(months)))
+r = se.render(h, secret)
+se.write_rendered(h, r, tmp + "/a")
+se.write_rendered(h, r, tmp + "/c", shuffle=True, order_seed=1)
+se.write_rendered(h, r, tmp + "/d", duplicate_all=True, order_seed=2)
+for s in order_seeds:
+    se.write_rendered(h, r, "%s/e-%d" % (tmp, s), shuffle=True, order_seed=s)
+se.write_rendered(h, r, tmp + "/f", parts=int(parts))
+EOF
+st=$?
+# The same seed makes the same bytes (the CLI, in a fresh process).
+if [ $st = 0 ]; then
+	"$PYTHON3" "$GEN" --seed "$SEED" --customers "$CUSTOMERS" --months "$MONTHS" \
+	    --secret "$SECRET" --out-dir "$tmp/again" --quiet >>"$tmp/gen.err" 2>&1 || st=1
+	for f in webhooks.log usage.log expected.json; do
+		cmp -s "$tmp/a/$f" "$tmp/again/$f" || { st=1; echo "$f differs between two runs of seed $SEED" >>"$tmp/gen.err"; }
+	done
+fi
+report "the generator writes the history, the same bytes for the same seed ($((SECONDS - t0)) s)" "$st" "$tmp/gen.err"
+if [ $st != 0 ]; then
+	echo "Bail out! cannot generate the history"
+	exit 1
+fi
+NOW=$(json_field "$tmp/a/expected.json" now)
+export TALLY_NOW=$NOW
+echo "# $(json_field "$tmp/a/expected.json" counts), TALLY_NOW=$NOW"
+
+# --- (a) once ----------------------------------------------------------------
+
+t0=$SECONDS
+ingest a "$tmp/a" --webhooks webhooks.log --usage usage.log
+rc=$?
+st=$rc
+: >"$tmp/diag"
+if [ $rc = 0 ]; then
+	mirror snap "$tmp/a.db" "$tmp/a.json" >"$tmp/diag" 2>&1 || st=1
+else
+	cat "$tmp/a.err" >"$tmp/diag"
+fi
+report "(a) ingest of the history exits 0 ($((SECONDS - t0)) s)" "$st" "$tmp/diag"
+if [ $st != 0 ]; then
+	echo "Bail out! the reference ingest failed"
+	exit 1
+fi
+
+# Its counts: every value read, none set aside, no signature failed.
+"$PYTHON3" - "$tmp/a.out" "$tmp/a/expected.json" >"$tmp/diag" 2>&1 <<'EOF'
+import json, sys
+o, x = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+bad = []
+w, u = o["webhooks"], o["usage"]
+if w["values"] != x["counts"]["webhook_entries"]:
+    bad.append("webhook values read %d, written %d" % (w["values"], x["counts"]["webhook_entries"]))
+if u["values"] != x["counts"]["usage_entries"]:
+    bad.append("usage values read %d, written %d" % (u["values"], x["counts"]["usage_entries"]))
+if u["applied"] != x["counts"]["usage_identifiers"]:
+    bad.append("usage applied %d, identifiers %d" % (u["applied"], x["counts"]["usage_identifiers"]))
+if u["duplicate"] != x["counts"]["usage_entries"] - x["counts"]["usage_identifiers"]:
+    bad.append("usage duplicates %d, repeated lines %d" % (
+        u["duplicate"], x["counts"]["usage_entries"] - x["counts"]["usage_identifiers"]))
+for k in ("quarantined", "invalid_signature", "unverified", "conflict", "pending_bytes", "unpriced"):
+    if w[k] or u[k]:
+        bad.append("%s: webhooks %d, usage %d" % (k, w[k], u[k]))
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+EOF
+report "(a) ingest counts: every value read, repeats counted, nothing quarantined or unverified" $? "$tmp/diag"
+
+mirror oracle "$tmp/a.json" "$tmp/a/expected.json" >"$tmp/diag" 2>&1
+report "(a) ledger holds exactly the grants, top-ups, consumptions and clawbacks the history implies; due credits expired" $? "$tmp/diag"
+
+mirror cache "$tmp/a.json" >"$tmp/diag" 2>&1
+report "(a) cached balance equals the ledger sum for every customer" $? "$tmp/diag"
+
+mirror cli "$TALLY" "$tmp/a.db" "$CATALOG" "$tmp/a.json" >"$tmp/diag" 2>&1
+report "(a) tally customers/ledger/balance --json show what the mirror holds" $? "$tmp/diag"
+
+# --- (b) again -------------------------------------------------------------
+
+copydb "$tmp/a.db" "$tmp/b.db"
+ingest b "$tmp/a" --webhooks webhooks.log --usage usage.log
+rc=$?
+converges b "(b) a second ingest of the same files converges" $rc
+st=0
+[ "$(json_field "$tmp/b.out" ledger_entries 2>/dev/null)" = 0 ] || st=1
+[ "$(json_field "$tmp/b.out" webhooks.values 2>/dev/null)" = 0 ] || st=1
+echo "ingest said: $(tr -d ' \n' <"$tmp/b.out" | head -c 600)" >"$tmp/diag"
+report "(b) ... and reads nothing new and appends no entry" $st "$tmp/diag"
+
+# The same bytes under another name are read from the start: all repeats.
+mkdir -p "$tmp/b2"
+cp "$tmp/a/webhooks.log" "$tmp/b2/webhooks-copy.log"
+cp "$tmp/a/usage.log" "$tmp/b2/usage-copy.log"
+copydb "$tmp/a.db" "$tmp/b2.db"
+ingest b2 "$tmp/b2" --webhooks webhooks-copy.log --usage usage-copy.log
+rc=$?
+converges b2 "(b) re-reading a copy of the logs from the start converges" $rc
+"$PYTHON3" - "$tmp/b2.out" "$tmp/a/expected.json" >"$tmp/diag" 2>&1 <<'EOF'
+import json, sys
+o, x = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+bad = []
+if o["ledger_entries"] != 0:
+    bad.append("%d ledger entries appended" % o["ledger_entries"])
+if o["usage"]["applied"] != 0 or o["usage"]["duplicate"] != x["counts"]["usage_entries"]:
+    bad.append("usage: %d applied, %d duplicate of %d lines" % (
+        o["usage"]["applied"], o["usage"]["duplicate"], x["counts"]["usage_entries"]))
+w = o["webhooks"]
+if w["applied"] != 0 or w["values"] != x["counts"]["webhook_entries"]:
+    bad.append("webhooks: %d applied of %d values" % (w["applied"], w["values"]))
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+EOF
+report "(b) ... every value of the copy is a repeat and no entry is appended" $? "$tmp/diag"
+
+# --- (c) shuffled, (d) everything twice -------------------------------------
+
+t0=$SECONDS
+ingest c "$tmp/c" --webhooks webhooks.log --usage usage.log
+converges c "(c) a shuffled copy converges ($((SECONDS - t0)) s)" $?
+
+t0=$SECONDS
+ingest d "$tmp/d" --webhooks webhooks.log --usage usage.log
+rc=$?
+converges d "(d) every webhook entry and usage line twice converges ($((SECONDS - t0)) s)" $rc
+st=0
+du=$(json_field "$tmp/d.out" usage.duplicate 2>/dev/null)
+ul=$(json_field "$tmp/d/expected.json" counts.usage_entries)
+ui=$(json_field "$tmp/d/expected.json" counts.usage_identifiers)
+[ "$du" = $((ul - ui)) ] || st=1
+echo "usage duplicates counted: $du, expected $((ul - ui))" >"$tmp/diag"
+report "(d) ... and every repeated usage line is counted as a duplicate" $st "$tmp/diag"
+
+# --- (e) property: many shuffled orders -----------------------------------
+
+for s in "${ORDER_SEEDS[@]}"; do
+	t0=$SECONDS
+	ingest "e-$s" "$tmp/e-$s" --webhooks webhooks.log --usage usage.log
+	converges "e-$s" "(e) shuffled order seed $s converges ($((SECONDS - t0)) s)" $?
+	[ "${KEEP:-0}" = 1 ] || rm -f "$tmp/e-$s.db"
+done
+
+# --- (f) cut into files ------------------------------------------------------
+
+parts=$(seq 1 $NPARTS)
+rev=$(seq $NPARTS -1 1)
+mixed=$("$PYTHON3" -c "import random; l = list(range(1, $NPARTS + 1)); random.Random(5).shuffle(l); print(*l)")
+w() { for p in "$@"; do echo "webhooks-$p.log"; done; }
+u() { for p in "$@"; do echo "usage-$p.log"; done; }
+
+# shellcheck disable=SC2046
+ingest f1 "$tmp/f" --webhooks $(w $rev) --usage $(u $mixed)
+converges f1 "(f) $NPARTS files each, in one run, webhooks in reverse order, usage mixed ($mixed)" $?
+
+# shellcheck disable=SC2046
+ingest f2 "$tmp/f" --usage $(u $rev) --webhooks $(w $mixed)
+converges f2 "(f) $NPARTS files each, in one run, usage first (reverse), webhooks mixed" $?
+
+# Separate runs, later parts first, usage before the webhooks it spends.
+st=0
+: >"$tmp/f3.log"
+for p in $rev; do
+	ingest f3 "$tmp/f" --usage "usage-$p.log" || { st=$?; cat "$tmp/f3.err" >>"$tmp/f3.log"; }
+done
+for p in $rev; do
+	ingest f3 "$tmp/f" --webhooks "webhooks-$p.log" || { st=$?; cat "$tmp/f3.err" >>"$tmp/f3.log"; }
+done
+cp "$tmp/f3.log" "$tmp/f3.err"
+converges f3 "(f) $NPARTS files each, one run per file, last first, usage before webhooks (expiries compared per grant)" $st --net-expiry
+
+# Separate runs in the natural order, with the expiries of each run written
+# before the next: the same ledger up to correcting expiries.
+st=0
+: >"$tmp/f4.log"
+for p in $parts; do
+	ingest f4 "$tmp/f" --webhooks "webhooks-$p.log" --usage "usage-$p.log" || { st=$?; cat "$tmp/f4.err" >>"$tmp/f4.log"; }
+done
+cp "$tmp/f4.log" "$tmp/f4.err"
+converges f4 "(f) $NPARTS files each, one run per pair, in order (expiries compared per grant)" $st --net-expiry

@@ -666,18 +666,28 @@ apply_effects_checkout(struct apply_ctx *c, const char *session_id, struct err *
 	t = catalog_topup(c->cat, price);
 	if (!paid || t == NULL || customer[0] == '\0')
 		return 0;
+	if (has_invoice) {
+		/* One payment, one source: a session that made an invoice is
+		 * credited by that invoice (topup:invoice:<in>), so the order the
+		 * two arrive in cannot change the entry.  Until the invoice is
+		 * seen, a placeholder asks the API for it. */
+		st = store_stmt(c->s,
+		    "INSERT INTO invoices(id, customer, placeholder, refetch, updated_at) "
+		    "VALUES (?, ?, 1, 1, ?) ON CONFLICT(id) DO NOTHING", e);
+		if (st == NULL)
+			return -1;
+		bind_text(st, 1, invoice);
+		bind_text(st, 2, customer);
+		bind_int(st, 3, c->now);
+		return store_step_done(c->s, st, e);
+	}
 	if (qty <= 0)
 		qty = 1;
-	/* One payment, one key: a session that made an invoice is keyed by the
-	 * invoice, so the invoice's own top-up line lands on the same key. */
-	if (has_invoice)
-		snprintf(key, sizeof key, "topup:invoice:%s", invoice);
-	else
-		snprintf(key, sizeof key, "topup:checkout:%s", session_id);
+	snprintf(key, sizeof key, "topup:checkout:%s", session_id);
 	snprintf(reason, sizeof reason, "top-up %s bought in checkout session %s", price, session_id);
-	if (append_credit(c, customer, t->credits * qty, "topup", key,
-	    has_invoice ? "invoice" : "checkout.session", has_invoice ? invoice : session_id, at,
-	    t->expires_after_days > 0 ? at + t->expires_after_days * 86400 : 0, reason, e) != 0)
+	if (append_credit(c, customer, t->credits * qty, "topup", key, "checkout.session",
+	    session_id, at, t->expires_after_days > 0 ? at + t->expires_after_days * 86400 : 0,
+	    reason, e) != 0)
 		return -1;
 	return effects_payment(c, NULL, has_pi ? pi : NULL, e);
 }
