@@ -537,6 +537,10 @@ stripe_object_decode(struct arena *a, const json_t *obj, struct stripe_object *o
 	if (json_is_string(v))
 		out->id = arena_strdup(a, json_string_value(v));
 	out->kind = kind_of(out->type);
+	/* An upcoming invoice (invoice.upcoming) has no id: nothing to mirror,
+	 * but its event is stored and shown like any other. */
+	if (out->kind == SK_INVOICE && json_object_get(obj, "id") == NULL)
+		out->kind = SK_UNKNOWN;
 	d.type = out->type;
 	d.id = out->id;
 	if (out->kind == SK_UNKNOWN) {

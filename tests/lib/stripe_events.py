@@ -26,6 +26,14 @@ subscription carries its period; after it (2025-03-31.basil) the invoice's
 subscription is under parent.subscription_details, lines carry
 pricing.price_details.price and the period sits on the subscription items.
 
+Options (Options fields, CLI flags) add what Stripe really sends but tally
+may not take well: `upcoming` (--upcoming) emits invoice.upcoming, whose
+invoice preview has no id; `same_second` (--same-second) charges invoices in
+the second they are finalized, so invoice.finalized and invoice.paid share
+`created`; `checkout_invoices` (on by default, --no-checkout-invoices) lets
+some top-up sessions create an invoice, so one top-up arrives both as a
+checkout session and as a paid invoice.
+
 Delivery noise: some deliveries fail (status "failed", http_status 500) and
 are retried with a later attempt; some are delivered twice; usage lines are
 sometimes repeated (same identifier, same payload: a retry).
@@ -99,8 +107,10 @@ class Options:
     """What to generate.  Every field has a default; see the CLI help."""
 
     def __init__(self, seed=1, customers=30, months=6, start=DEFAULT_START,
-                 upgrade_fraction=0.5, usage_per_month=(6, 18), upcoming=False, checkout_invoices=True):
+                 upgrade_fraction=0.5, usage_per_month=(6, 18), upcoming=False, checkout_invoices=True,
+                 same_second=False):
         self.seed = seed
+        self.same_second = same_second
         self.checkout_invoices = checkout_invoices
         self.upcoming = upcoming
         self.customers = customers
@@ -226,7 +236,7 @@ class _Gen:
                                        "invoice_item_details": None}
                                       if lsub else
                                       {"type": "invoice_item_details",
-                                       "invoice_item_details": {"invoice_item": self_ii(line),
+                                       "invoice_item_details": {"invoice_item": _invoice_item_id(line),
                                                                 "proration": False,
                                                                 "subscription": None},
                                        "subscription_item_details": None})
@@ -263,7 +273,6 @@ class _Gen:
 
     # --- the history --------------------------------------------------------
     def run(self):
-        rng = self.rng
         for i in range(self.o.customers):
             self.customer(i)
         h = self.h
@@ -391,10 +400,18 @@ class _Gen:
                 return (t0, pe + 3 * 86400)
             if pe - 3 * 86400 < end and pe >= end and rng.random() < 0.5:
                 # invoice.upcoming: an invoice preview without an id.
+                nxt = add_months(t0, months * (k + 1), anchor)
                 up = {"object": "invoice", "customer": cust["id"], "status": "draft",
                       "amount_due": PLANS[price]["unit_amount"] * qty, "amount_paid": 0,
                       "currency": "usd", "billing_reason": "upcoming", "created": pe - 3 * 86400,
-                      "period_start": ps, "period_end": pe}
+                      "period_start": ps, "period_end": pe, "_subscription": sid,
+                      "lines": {"object": "list", "has_more": False, "total_count": 1,
+                                "url": "/v1/invoices/upcoming/lines?subscription=" + sid,
+                                "data": [{"id": "il_tmp_" + si[3:], "object": "line_item",
+                                          "amount": PLANS[price]["unit_amount"] * qty,
+                                          "currency": "usd", "quantity": qty,
+                                          "period": {"start": pe, "end": nxt},
+                                          "_price": price, "_subscription": sid, "_si": si}]}}
                 if self.o.upcoming:
                     self.emit("invoice.upcoming", up, pe - 3 * 86400)
             ps = pe
@@ -441,6 +458,24 @@ class _Gen:
         failures = 0
         if rng.random() < 0.1:
             failures = rng.choice([1, 1, 2, 4])     # 4 = never recovers
+        if k == 0 and failures:
+            # A first payment is not retried: the customer fixes the card
+            # within the day, or the subscription expires incomplete.
+            inv["attempt_count"] = 1
+            inv["attempted"] = True
+            inv["_payment_intent"] = pi
+            t = self.emit("invoice.payment_failed", inv, t)
+            if failures > 3:
+                t += 23 * 3600
+                inv["status"] = "void"
+                inv["status_transitions"]["voided_at"] = t
+                self.emit("invoice.voided", inv, t)
+                sub["status"] = "incomplete_expired"
+                sub["ended_at"] = t + 1
+                self.emit("customer.subscription.updated", sub, t + 1)
+                return False, 0
+            t += rng.randrange(600, 20 * 3600)
+            failures = 0
         for attempt in range(min(failures, 3)):
             inv["attempt_count"] = attempt + 1
             inv["attempted"] = True
@@ -463,6 +498,9 @@ class _Gen:
             return False, 0
         if t >= self.end:
             return False, 0
+        same = self.o.same_second and t == tf + 2
+        if same:
+            t = tf          # charged in the second it was finalized, as Stripe often does
         paid_at = t
         inv["status"] = "paid"
         inv["paid"] = True
@@ -482,7 +520,7 @@ class _Gen:
         # Stripe sends both, at the same second, with the same invoice.
         order = ["invoice.paid", "invoice.payment_succeeded"]
         rng.shuffle(order)
-        self.emit(order[0], inv, paid_at)
+        self.emit(order[0], inv, paid_at, same_second_ok=same)
         self.emit(order[1], inv, paid_at, same_second_ok=True)
         plan = PLANS[price]
         self.expect(cust["id"], "grant:invoice:" + iid, "grant", plan["credits"] * qty,
@@ -708,7 +746,8 @@ class _Gen:
         self.h.deliveries = out
 
 
-def self_ii(line):
+def _invoice_item_id(line):
+    """A stable invoice item id for a one-off line (new shape)."""
     return "ii_" + hashlib.sha1(line["id"].encode()).hexdigest()[:24]
 
 
@@ -875,12 +914,16 @@ def main(argv=None):
                    help="also emit invoice.upcoming events (an invoice preview has no id)")
     p.add_argument("--no-checkout-invoices", action="store_true",
                    help="no top-up checkout sessions that also create an invoice")
+    p.add_argument("--same-second", action="store_true",
+                   help="charge an invoice in the second it is finalized (invoice.finalized "
+                   "and invoice.paid then share `created`), as Stripe often does")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     a = p.parse_args(argv)
     if a.customers < 0 or a.months < 1 or a.parts < 1:
         p.error("--customers must be >= 0, --months and --parts >= 1")
     opts = Options(seed=a.seed, customers=a.customers, months=a.months, start=a.start,
-                   upcoming=a.upcoming, checkout_invoices=not a.no_checkout_invoices)
+                   upcoming=a.upcoming, checkout_invoices=not a.no_checkout_invoices,
+                   same_second=a.same_second)
     h = generate(opts)
     s = write_logs(h, a.out_dir, secret=a.secret, shuffle=a.shuffle,
                    duplicate_all=a.duplicate_all, order_seed=a.order_seed, parts=a.parts)
