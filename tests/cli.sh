@@ -23,7 +23,7 @@ check() {       # check DESC EXPECTED-EXIT ACTUAL-EXIT [extra condition result]
 }
 t() { "$TALLY" "$@" >"$tmp/out" 2>"$tmp/err"; }
 
-echo "1..20"
+echo "1..21"
 t --version; check "--version" 0 $? "$(grep -qx 'tally [0-9.]*' "$tmp/out"; echo $?)"
 t help; check "help lists the commands" 0 $? "$(grep -q 'quarantine' "$tmp/out"; echo $?)"
 t frobnicate; check "unknown command is a usage error" 2 $? "$(grep -q "unknown command 'frobnicate'" "$tmp/err"; echo $?)"
@@ -63,3 +63,23 @@ ok = d["decision"] == "deny" and d["reason"] == "no-subscription" and isinstance
 sys.exit(0 if ok else 1)' "$tmp/out"; echo $?)"
 t --db "$tmp/m.db" ledger cus_ESC --limit abc; check "a bad --limit names the flag" 2 $? "$(grep -q -- '--limit' "$tmp/err"; echo $?)"
 t --db "$tmp/m.db" --catalog "$cat" access cus_ESC; check "access without a feature is a usage error" 2 $?
+
+# Two subscriptions: sub_1 canceled (checked first), sub_2 active.  The allow
+# must name the one that granted it.
+"$PYTHON3" - "$tmp/two.log" <<'PY'
+import json, sys
+def sub(sid, status):
+    return {"id": "evt_" + sid, "object": "event", "type": "customer.subscription.updated",
+            "created": 1763000000, "data": {"object": {"id": sid, "object": "subscription",
+            "customer": "cus_TWO", "status": status, "items": {"object": "list", "data": [
+            {"id": "si_" + sid, "price": {"id": "price_pro_monthly"}, "quantity": 1,
+             "current_period_start": 1763000000, "current_period_end": 1765592000}]}}}}
+cus = {"id": "evt_cus_two", "object": "event", "type": "customer.created", "created": 1763000000,
+       "data": {"object": {"id": "cus_TWO", "object": "customer"}}}
+open(sys.argv[1], "w").write("\n".join(json.dumps(v) for v in (cus, sub("sub_1", "canceled"), sub("sub_2", "active"))) + "\n")
+PY
+"$TALLY" --db "$tmp/m.db" --catalog "$cat" ingest --webhooks "$tmp/two.log" >/dev/null 2>&1
+t --db "$tmp/m.db" --catalog "$cat" access cus_TWO chat --json
+check "an allow names the subscription that granted it" 0 $? "$("$PYTHON3" -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+sys.exit(0 if d["subscription"] == "sub_2" and "sub_2" in d["detail"] and "canceled" not in d["detail"] else 1)' "$tmp/out"; echo $?)"

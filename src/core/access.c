@@ -79,8 +79,8 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 	const struct catalog_meter *meter;
 	const struct catalog_plan *plan = NULL;
 	sqlite3_stmt *st;
-	char when[32], sub_status[32] = "", best_detail[400] = "", best_reason[48] = "";
-	int64_t p_start = 0, p_end = 0, grace_end = 0;
+	char when[32], allow_detail[300] = "", best_detail[400] = "", best_reason[48] = "";
+	int64_t p_start = 0, p_end = 0;
 	int rc, found = 0, ok = 0, any_sub = 0;
 
 	memset(a, 0, sizeof *a);
@@ -178,9 +178,8 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 			plan = p;
 			p_start = start;
 			p_end = end;
-			grace_end = end + after;
 			snprintf(a->subscription, sizeof a->subscription, "%s", sid);
-			snprintf(sub_status, sizeof sub_status, "%s", status);
+			snprintf(allow_detail, sizeof allow_detail, "%s", detail);
 		} else {
 			snprintf(best_detail, sizeof best_detail, "%s", detail);
 		}
@@ -188,8 +187,6 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 	sqlite3_reset(st);
 	if (!ok && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_err(s, e, "reading subscriptions");
-	(void)grace_end;
-	(void)sub_status;
 	if (!any_sub) {
 		step(a, "subscription", 0, "no subscription of customer %s has a plan that lists '%s'",
 		    customer, feature);
@@ -251,5 +248,5 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 			return store_err(s, e, "reading entitlements");
 		step(a, "entitlements", 1, "Stripe Entitlements not synced for %s; not checked", customer);
 	}
-	return decide(a, 1, "subscription-active", a->trace[2].detail);
+	return decide(a, 1, "subscription-active", allow_detail);
 }
