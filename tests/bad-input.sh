@@ -4,11 +4,15 @@
 # truncated JSON (inside a string, and followed by the next value at column
 # 0), a 10 MB value, binary garbage with NUL bytes, JSON values that are not
 # objects, events without id, type or data.object, a delivery record whose
-# body is not JSON, records whose signature fails (a wrong secret; a
+# body is not JSON, a deletion stub of a charge (Stripe never deletes one),
+# signed delivery records without received_at or received at 0 (their age
+# cannot be checked), records whose signature fails (a wrong secret; a
 # signature older than the tolerance when received), usage lines without an
-# identifier, with value "12.5", without a customer, and a conflicting repeat
-# (same identifier, another value); and at the very end of the usage log a
-# value still being written.
+# identifier, with value "12.5", without a customer, whose credits overflow
+# 64 bits, and a conflicting repeat (same identifier, another value); and at
+# the very end of the usage log a value still being written.  Between them, deletion
+# stubs that are not bad: a draft invoice deleted, an invoice and a
+# subscription deleted before they were seen.
 #
 # Checks: ingest exits 0; each bad value is in `tally quarantine --json` with
 # its file, byte offset (computed here while writing the logs), size and a
@@ -16,8 +20,9 @@
 # else is quarantined; the failed signatures are in `tally deliveries
 # --failed --json` with sig_state "invalid" and their events are not applied;
 # the ledger holds exactly the good values' entries and the balances their
-# sums; the incomplete last value is left pending, not quarantined; a second
-# ingest changes nothing.
+# sums; the deletion stubs are applied and their rows marked deleted; the
+# incomplete last value is left pending, not quarantined; a second ingest
+# changes nothing.
 #
 # Environment: TALLY, SRCDIR, PYTHON3 (set by make check); KEEP=1 keeps the
 # work directory.
@@ -79,7 +84,7 @@ class Log:
         self.off += len(data)
         return at
 
-exp = {"now": NOW, "bad": [], "ledger": {}, "invalid": [], "pending": 0}
+exp = {"now": NOW, "bad": [], "ledger": {}, "invalid": [], "pending": 0, "deleted": {}}
 good_after = []                       # the key of the good value after each bad one
 
 def bad(log, label, data, reason, kind=None, size=None, newline=b"\n"):
@@ -173,6 +178,44 @@ bad(w, "webhook: delivery record whose body is not JSON",
                 "status": "ok", "http_status": 200, "signature": sign(body, T0 + 100),
                 "body": body}), r"body.*(not|invalid).*JSON|JSON.*body")
 good_webhook()
+
+def stub(evt, etype, obj, oid, t):
+    return {"id": evt, "object": "event", "api_version": "2024-06-20", "created": t,
+            "type": etype, "livemode": False,
+            "data": {"object": {"id": oid, "object": obj, "deleted": True}}}
+
+# Deletion stubs are applied: the rows are marked deleted, nothing blocks.
+draft = invoice_event("evt_draft01", "in_draft01", CUSTOMERS[0], T0 + 300)
+draft["type"] = "invoice.created"
+draft["data"]["object"].update(status="draft", amount_paid=0, status_transitions={"paid_at": None})
+w.put(json.dumps(draft) + "\n")
+for evt, etype, obj, oid, table, customer in (
+        ("evt_deleted01", "invoice.deleted", "invoice", "in_draft01", "invoices", CUSTOMERS[0]),
+        ("evt_deleted02", "invoice.deleted", "invoice", "in_unseen01", "invoices", ""),
+        ("evt_deleted03", "customer.subscription.deleted", "subscription", "sub_unseen01",
+         "subscriptions", "")):
+    w.put(json.dumps(stub(evt, etype, obj, oid, T0 + 400)) + "\n")
+    exp["deleted"][evt] = [table, oid, customer]
+good_webhook()
+bad(w, "webhook: deletion stub of a charge",
+    json.dumps(stub("evt_stubcharge", "charge.updated", "charge", "ch_stub01", T0 + 400)),
+    r"evt_stubcharge.*deletion stub")
+good_webhook()
+ev = invoice_event("evt_noreceived", "in_noreceived", CUSTOMERS[1], T0 + 500)
+body = json.dumps(ev, indent=2)
+bad(w, "webhook: signed delivery without received_at",
+    json.dumps({"endpoint": "https://example.com/hook", "attempt": 1, "status": "ok",
+                "http_status": 200, "signature": sign(body, T0 + 500), "body": body}),
+    r"signed delivery without received_at")
+good_webhook()
+ev = invoice_event("evt_received0", "in_received0", CUSTOMERS[2], T0 + 500)
+body = json.dumps(ev, indent=2)
+bad(w, "webhook: signed delivery received at 0",
+    json.dumps({"received_at": 0, "endpoint": "https://example.com/hook", "attempt": 1,
+                "status": "ok", "http_status": 200, "signature": sign(body, T0 + 500),
+                "body": body}),
+    r"signed delivery without received_at")
+good_webhook()
 # Signature failures: recorded as deliveries, never applied, not quarantined.
 for label, evt, key, t_sig, why in (
         ("signed with another secret", "evt_forged", "whsec_not_the_secret", T0 + 200, "no-match"),
@@ -205,6 +248,11 @@ bad(u, "usage: line without customer",
     json.dumps({"identifier": "req_nocustomer", "event_name": "api_tokens", "timestamp": T0 + 52,
                 "payload": {"value": "5"}}),
     r"stripe_customer_id.*missing|customer.*missing|missing.*customer")
+good_usage()
+bad(u, "usage: value times credits per unit overflows 64 bits",
+    json.dumps({"identifier": "req_overflow", "event_name": "images", "timestamp": T0 + 55,
+                "payload": {"stripe_customer_id": CUSTOMERS[0], "value": str(2 ** 62)}}),
+    r"req_overflow.*overflow", kind="usage")
 good_usage()
 u.put(first_text)                      # an exact repeat: a duplicate, not bad
 bad(u, "usage: conflicting repeat (same identifier, other value)",
@@ -259,7 +307,7 @@ TALLY_NOW=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))[
 export TALLY_NOW
 nbad=$("$PYTHON3" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["bad"]))' "$tmp/logs/expect.json")
 ninvalid=$("$PYTHON3" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["invalid"]))' "$tmp/logs/expect.json")
-echo "1..$((nbad + ninvalid + 7))"
+echo "1..$((nbad + ninvalid + 8))"
 
 t() { "$TALLY" --db "$tmp/m.db" --catalog "$CATALOG" --json "$@"; }
 
@@ -419,8 +467,21 @@ if u.get("pending_bytes") != exp["pending"] or w.get("pending_bytes") != 0:
                 % (u.get("pending_bytes"), exp["pending"], w.get("pending_bytes")))
 report("ingest counts the quarantined values, the signature failures, the repeat, and "
        "leaves the incomplete last line pending", not diag, diag)
+
+import sqlite3
+db = sqlite3.connect("file:%s/m.db?mode=ro" % tmp, uri=True)
+state = {e["id"]: e["state"] for e in events}
+diag = []
+for evt, (table, oid, customer) in sorted(exp["deleted"].items()):
+    row = db.execute("SELECT status, customer FROM %s WHERE id = ?" % table, (oid,)).fetchone()
+    if state.get(evt) != "applied":
+        diag.append("%s: state %r, want 'applied'" % (evt, state.get(evt)))
+    if row != ("deleted", customer):
+        diag.append("%s %s: (status, customer) %r, want ('deleted', %r)" % (table, oid, row, customer))
+report("deletion stubs are applied: the rows are marked deleted (%d)" % len(exp["deleted"]),
+       not diag, diag)
 EOF
-n=$((n + nbad + ninvalid + 5))
+n=$((n + nbad + ninvalid + 6))
 
 # A second ingest: nothing new in the mirror (and the pending line still pending).
 cp "$tmp/quarantine.json" "$tmp/quarantine.1.json"

@@ -11,6 +11,11 @@
 #       other one with everything written twice);
 #   (f) cut into several files, ingested in one run in different file
 #       orders, and in separate runs in reverse order;
+#   (g) a second history in which invoices are paid in the second they are
+#       finalized (--same-second: invoice.finalized and invoice.paid share
+#       `created`), in the order received and reversed: the paid state must
+#       win in both orders, so each mirror's ledger is what that history
+#       implies, with no conflict, and the two are the same;
 # and every mirror must hold the same ledger (the set of (customer, key, kind,
 # amount, effective_at, expires_at)) and the same balances as (a), with every
 # cached balance equal to its ledger sum.  Run (a) is also checked against
@@ -306,7 +311,7 @@ for k in sys.argv[2].split("."):
 print(v)' "$@"
 }
 
-echo "1..$((13 + ${#ORDER_SEEDS[@]} + 4))"
+echo "1..$((13 + ${#ORDER_SEEDS[@]} + 4 + 4))"
 echo "# history seed $SEED ($CUSTOMERS customers, $MONTHS months); order seeds: ${ORDER_SEEDS[*]}"
 
 # --- the history -----------------------------------------------------------
@@ -509,3 +514,55 @@ for p in "${parts[@]}"; do
 done
 cp "$tmp/f4.log" "$tmp/f4.err"
 converges f4 "(f) $NPARTS files each, one run per pair, in order (expiries compared per grant)" $st --net-expiry
+
+# --- (g) same-second invoice states --------------------------------------------
+
+# The paid state wins a same-second tie with the open one, whichever
+# arrives first: no conflict, no grant left waiting for a refetch.
+"$PYTHON3" - "$GEN" "$tmp" "$SEED" "$CUSTOMERS" "$MONTHS" "$SECRET" >"$tmp/gen-g.err" 2>&1 <<'EOF'
+import importlib.util, sys
+sys.dont_write_bytecode = True
+gen, tmp, seed, customers, months, secret = sys.argv[1:7]
+spec = importlib.util.spec_from_file_location("stripe_events", gen)
+se = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(se)
+h = se.generate(se.Options(seed=int(seed) + 1, customers=int(customers), months=int(months),
+                           same_second=True))
+ties = {}
+for ev in h.events:
+    if ev["type"] in ("invoice.finalized", "invoice.paid"):
+        ties.setdefault((ev["data"]["object"]["id"], ev["created"]), set()).add(ev["type"])
+n = sum(1 for t in ties.values() if len(t) == 2)
+if n == 0:
+    sys.exit("the same-second history has no invoice finalized and paid in one second")
+print("%d invoices finalized and paid in the same second" % n)
+r = se.render(h, secret)
+se.write_rendered(h, r, tmp + "/g1")
+se.write_rendered(h, (r[0][::-1], r[1][::-1]), tmp + "/g2")
+EOF
+st=$?
+report "(g) the generator writes a same-second history ($(tail -1 "$tmp/gen-g.err"))" $st "$tmp/gen-g.err"
+if [ $st = 0 ]; then
+	TALLY_NOW=$(json_field "$tmp/g1/expected.json" now)
+	export TALLY_NOW
+	for g in g1 g2; do
+		what="in the order received"
+		[ $g = g2 ] && what="in reverse order"
+		ingest $g "$tmp/$g" --webhooks webhooks.log --usage usage.log
+		rc=$?
+		st=$rc
+		: >"$tmp/diag"
+		if [ $rc = 0 ]; then
+			{ mirror snap "$tmp/$g.db" "$tmp/$g.json" &&
+			  mirror oracle "$tmp/$g.json" "$tmp/$g/expected.json"; } >>"$tmp/diag" 2>&1 || st=1
+		else
+			echo "ingest exited $rc" >"$tmp/diag"
+			cat "$tmp/$g.err" >>"$tmp/diag"
+		fi
+		report "(g) same-second history $what: the ledger is what it implies, no conflict" $st "$tmp/diag"
+	done
+	mirror compare "$tmp/g1.json" "$tmp/g2.json" >"$tmp/diag" 2>&1
+	report "(g) ... and the two orders leave the same ledger" $? "$tmp/diag"
+else
+	for i in 1 2 3; do report "(g) skipped: no same-second history ($i)" 1; done
+fi

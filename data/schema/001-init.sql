@@ -197,8 +197,8 @@ CREATE TABLE entitlements (
 ) WITHOUT ROWID;
 
 -- Every Stripe event, once by id, raw body kept exactly as first received.
--- state: applied | superseded | duplicate | conflict | stored (a type tally
--- does not act on) | unsigned-rejected.
+-- state: applied | superseded | conflict | stored (a type tally does not
+-- act on); 'pending' only inside the transaction that stores it.
 CREATE TABLE events (
 	id             TEXT PRIMARY KEY,
 	type           TEXT NOT NULL,
@@ -299,8 +299,8 @@ CREATE INDEX usage_customer ON usage(customer, event_name, timestamp);
 -- Input that could not be used, kept with where it came from and why.
 CREATE TABLE quarantine (
 	id             INTEGER PRIMARY KEY,
-	kind           TEXT NOT NULL,       -- webhook | usage | usage-conflict | event
-	source         TEXT NOT NULL,       -- file path, or an object id
+	kind           TEXT NOT NULL,       -- webhook | usage | usage-conflict | usage-unpriced | api
+	source         TEXT NOT NULL,       -- file path, or the API request it came from
 	source_offset  INTEGER,
 	reason         TEXT NOT NULL,
 	size           INTEGER,

@@ -1,6 +1,6 @@
 /*
  * cmd-balance: one customer's balance, from the cached column, with the
- * ledger sum beside it.
+ * ledger sum beside it.  Exit 1 when the customer is not in the mirror.
  */
 #include <stdio.h>
 
@@ -14,9 +14,16 @@ run(struct cmd_ctx *c)
 	int64_t bal, sum;
 	struct err e;
 	char buf[300];
+	int n;
 
 	if (c->argc != 2)
 		return cmd_usage(c, "expected one customer id");
+	n = query_run(c->s, "customer-exists", (const char *const *)&c->argv[1], 1, NULL, NULL, &e);
+	if (n < 0)
+		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+	if (n == 0)
+		return cmd_fail(c, EXIT_NO, "no customer %s in the mirror",
+		    out_clean(c->argv[1], buf, sizeof buf));
 	if (ledger_balance(c->s, c->argv[1], &bal, &e) != 0 ||
 	    ledger_sum(c->s, c->argv[1], &sum, &e) != 0)
 		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);

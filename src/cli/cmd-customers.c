@@ -1,44 +1,20 @@
 /*
- * cmd-customers: the customers in the mirror, by id, keyset-paginated.
+ * cmd-customers: the customers in the mirror, by id, a page at a time.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "cmd.h"
 #include "out.h"
-#include "util.h"
+
+static const struct out_list list = {
+	.query = "customers",
+	.key = "id",
+	.key_what = "a customer id",
+	.limit = 100,
+};
 
 static int
 run(struct cmd_ctx *c)
 {
-	const char *after = NULL, *limit = "100";
-	struct out_rows o;
-	struct err e;
-	int i;
-
-	for (i = 1; i < c->argc; i++) {
-		if (strcmp(c->argv[i], "--after") == 0 && i + 1 < c->argc)
-			after = c->argv[++i];
-		else if (strcmp(c->argv[i], "--limit") == 0 && i + 1 < c->argc) {
-			int64_t n;
-
-			limit = c->argv[++i];
-			if (parse_int64(limit, &n) != 0 || n <= 0)
-				return cmd_usage(c, "--limit: expected a positive number, got '%s'", limit);
-		} else
-			return cmd_usage(c, "unexpected argument '%s'", c->argv[i]);
-	}
-	out_rows_init(&o, c->json);
-	{
-		const char *p[2] = { after, limit };
-
-		if (query_run(c->s, "customers", p, 2, out_rows_add, &o, &e) < 0) {
-			out_rows_flush(&o, stdout);
-			return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
-		}
-	}
-	out_rows_flush(&o, stdout);
-	return EXIT_OK;
+	return out_list_run(c, &list);
 }
 
 const struct cmd_entry cmd_customers_entry = {

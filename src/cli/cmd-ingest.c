@@ -68,7 +68,8 @@ run(struct cmd_ctx *c)
 		goto out;
 	}
 	if (c->cfg.catalog_path == NULL)
-		fprintf(stderr, "tally ingest: warning: no catalog configured (--catalog, TALLY_CATALOG): "
+		fprintf(stderr, "tally ingest: warning: no catalog configured (--catalog, TALLY_CATALOG or "
+		    "catalog in the configuration): "
 		    "no credits will be granted or consumed\n");
 
 	memset(&o, 0, sizeof o);

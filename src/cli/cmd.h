@@ -46,6 +46,8 @@ extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_ingest_entry;
 extern const struct cmd_entry cmd_ledger_entry;
 extern const struct cmd_entry cmd_quarantine_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_sync_entry;
 
 /* Print "tally NAME: message" on stderr and return code. */
 int cmd_fail(const struct cmd_ctx *c, int code, const char *fmt, ...)

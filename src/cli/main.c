@@ -14,6 +14,8 @@
 
 static const struct cmd_entry *const cmd_table[] = {
 	&cmd_ingest_entry,
+	&cmd_sync_entry,
+	&cmd_status_entry,
 	&cmd_customers_entry,
 	&cmd_customer_entry,
 	&cmd_ledger_entry,
@@ -63,7 +65,7 @@ cmd_usage(const struct cmd_ctx *c, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (ce != NULL)
-		fprintf(stderr, "usage: tally %s %s\n", ce->name, ce->args);
+		fprintf(stderr, "usage: tally %s%s%s\n", ce->name, ce->args[0] ? " " : "", ce->args);
 	return EXIT_USAGE;
 }
 
@@ -73,21 +75,39 @@ usage(FILE *f)
 	int i;
 
 	fprintf(f,
-	    "usage: tally [--db PATH] [--config PATH] [--catalog PATH] [--json] COMMAND [ARGS]\n"
+	    "usage: tally [--db PATH] [--config PATH] [--catalog PATH] [--read-only] [--json]\n"
+	    "             COMMAND [ARGS]\n"
 	    "\n"
 	    "tally keeps a local mirror of Stripe billing state (customers, subscriptions,\n"
 	    "invoices, an append-only credit ledger, webhook deliveries) and answers who has\n"
 	    "access and why.\n"
 	    "\n"
 	    "commands:\n");
+	/* Name and arguments on one line, the summary under them: the
+	 * arguments vary too much in length for columns. */
 	for (i = 0; cmd_table[i] != NULL; i++)
-		fprintf(f, "  %-11s %-34s %s\n", cmd_table[i]->name, cmd_table[i]->args,
-		    cmd_table[i]->summary);
+		fprintf(f, "  %s%s%s\n      %s\n", cmd_table[i]->name, cmd_table[i]->args[0] ? " " : "",
+		    cmd_table[i]->args, cmd_table[i]->summary);
 	fprintf(f,
-	    "  help        [COMMAND]                          this text, or one command's usage\n"
+	    "  help [COMMAND]\n"
+	    "      this text, or one command's usage\n"
 	    "\n"
 	    "Every read takes --json.  Exit codes: 0 ok, 1 no/deny/not found, 2 usage or input\n"
 	    "error, 3 runtime failure.  See tally(1) and tally.conf(5).\n");
+}
+
+/* Whether path is the built-in default mirror (~/.local/share/tally/mirror.db),
+ * whose directories a writing command creates. */
+static int
+is_default_db(const char *path)
+{
+	struct config d;
+	int same;
+
+	config_init(&d);
+	same = strcmp(path, d.db_path) == 0;
+	config_done(&d);
+	return same;
 }
 
 /* Take "--flag VALUE" or "--flag=VALUE" at argv[*i]; returns the value or NULL. */
@@ -148,7 +168,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "help") == 0) {
 		if (i + 1 < argc && (ce = cmd_find(argv[i + 1])) != NULL) {
-			printf("usage: tally %s %s\n\n%s\n", ce->name, ce->args, ce->summary);
+			printf("usage: tally %s%s%s\n\n%s\n", ce->name, ce->args[0] ? " " : "", ce->args,
+			    ce->summary);
 			return EXIT_OK;
 		}
 		usage(stdout);
@@ -185,6 +206,15 @@ main(int argc, char **argv)
 	if (read_only)
 		c.cfg.read_only = 1;
 
+	/* Read-only mode refuses every command that writes, before it opens
+	 * anything; the reads open the mirror read-only in SQLite too. */
+	if (c.cfg.read_only && (ce->flags & CMD_WRITES)) {
+		rc = cmd_fail(&c, EXIT_USAGE, "refused: read-only mode (%s%s)",
+		    read_only ? "--read-only" : "read_only = true in ",
+		    read_only ? "" : c.cfg.source ? c.cfg.source : "the configuration");
+		goto out;
+	}
+
 	if (ce->flags & CMD_CATALOG) {
 		if (c.cfg.catalog_path != NULL) {
 			if (catalog_load(c.cfg.catalog_path, &c.cat, &e) != 0) {
@@ -196,8 +226,12 @@ main(int argc, char **argv)
 		}
 	}
 	if (ce->flags & CMD_STORE) {
-		int sflags = (ce->flags & CMD_WRITES) ? 0 : STORE_NOCREATE;
+		int sflags;
 
+		if (!(ce->flags & CMD_WRITES))
+			sflags = c.cfg.read_only ? STORE_READONLY : STORE_NOCREATE;
+		else
+			sflags = is_default_db(c.cfg.db_path) ? STORE_MKDIR : 0;
 		if (store_open(c.cfg.db_path, sflags, &c.s, &e) != 0) {
 			rc = cmd_fail(&c, EXIT_RUNTIME, "%s", e.msg);
 			goto out;

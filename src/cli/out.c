@@ -1,9 +1,12 @@
 /*
- * out: text tables and JSON for the command line.  See out.h.
+ * out: text tables and JSON for the command line, and the one mechanism
+ * every list command pages with (out_list_run).  See out.h.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "out.h"
 #include "util.h"
 
@@ -149,6 +152,28 @@ print_cell(FILE *f, const char *s, int width, int last)
 }
 
 void
+out_rows_done(struct out_rows *o)
+{
+	int i, j;
+
+	json_decref(o->array);
+	o->array = NULL;
+	for (i = 0; i < o->nrows; i++) {
+		for (j = 0; j < o->ncols; j++)
+			free(o->cells[i][j]);
+		free(o->cells[i]);
+	}
+	for (j = 0; j < o->ncols; j++)
+		free((char *)o->names[j]);
+	free(o->names);
+	free(o->cells);
+	o->names = NULL;
+	o->cells = NULL;
+	o->nrows = 0;
+	o->ncols = 0;
+}
+
+void
 out_rows_flush(struct out_rows *o, FILE *f)
 {
 	int *widths, i, j;
@@ -160,12 +185,12 @@ out_rows_flush(struct out_rows *o, FILE *f)
 			fprintf(f, "%s\n", s);
 			free(s);
 		}
-		json_decref(o->array);
-		o->array = NULL;
+		out_rows_done(o);
 		return;
 	}
 	if (o->nrows == 0) {
 		fprintf(f, "(none)\n");
+		out_rows_done(o);
 		return;
 	}
 	widths = xcalloc((size_t)o->ncols, sizeof *widths);
@@ -184,19 +209,163 @@ out_rows_flush(struct out_rows *o, FILE *f)
 		print_cell(f, o->names[j], widths[j], j == o->ncols - 1);
 	fputc('\n', f);
 	for (i = 0; i < o->nrows; i++) {
-		for (j = 0; j < o->ncols; j++) {
+		for (j = 0; j < o->ncols; j++)
 			print_cell(f, o->cells[i][j], widths[j], j == o->ncols - 1);
-			free(o->cells[i][j]);
-		}
 		fputc('\n', f);
-		free(o->cells[i]);
 	}
-	for (j = 0; j < o->ncols; j++)
-		free((char *)o->names[j]);
-	free(o->names);
-	free(o->cells);
 	free(widths);
-	o->names = NULL;
-	o->cells = NULL;
-	o->nrows = 0;
+	out_rows_done(o);
+}
+
+/* --- list commands: one page of one query ----------------------------- */
+
+struct list_page {
+	struct out_rows rows;
+	const char *key;
+	int64_t limit, seen;
+	int more;               /* a row beyond the page exists */
+	char *last;             /* the key of the last row printed */
+};
+
+/* query_row_fn: keep up to `limit` rows and the last one's key; the query
+ * asks for one row more, which only says that another page follows. */
+static int
+list_row(const struct qval *cols, int ncols, void *arg)
+{
+	struct list_page *p = arg;
+	char num[32];
+	int i;
+
+	if (p->seen >= p->limit) {
+		p->more = 1;
+		return 1;
+	}
+	p->seen++;
+	for (i = 0; i < ncols; i++) {
+		if (strcmp(cols[i].name, p->key) != 0)
+			continue;
+		free(p->last);
+		p->last = NULL;
+		if (cols[i].type == QV_INT) {
+			snprintf(num, sizeof num, "%lld", (long long)cols[i].i);
+			p->last = xstrdup(num);
+		} else if (cols[i].type == QV_TEXT) {
+			p->last = xstrdup(cols[i].s);
+		}
+	}
+	return out_rows_add(cols, ncols, &p->rows);
+}
+
+/* The cursor as one shell word for the "next:" hint: cleaned of control
+ * characters, and single-quoted unless it is plainly safe. */
+static const char *
+shell_word(const char *s, char *out, size_t outsz)
+{
+	char clean[512];
+	const char *p;
+	size_t n = 0;
+
+	out_clean(s, clean, sizeof clean);
+	if (clean[0] != '\0' && strspn(clean, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_.:/@%+=,-") == strlen(clean)) {
+		snprintf(out, outsz, "%s", clean);
+		return out;
+	}
+	if (outsz < 3)
+		return "''";
+	out[n++] = '\'';
+	for (p = clean; *p != '\0' && n + 6 < outsz; p++) {
+		if (*p == '\'') {
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n++] = '\'';
+	out[n] = '\0';
+	return out;
+}
+
+int
+out_list_run(struct cmd_ctx *c, const struct out_list *l)
+{
+	const char *params[1 + OUT_LIST_MAXOPTS + 2], *after = NULL, *v;
+	struct list_page p;
+	struct err e;
+	char limit_param[32], word[1100];
+	int64_t limit = l->limit, n;
+	int i, k, npos = 0, nopts = 0, rc;
+
+	assert(l->npositional <= 1);
+	while (nopts < OUT_LIST_MAXOPTS && l->opts[nopts].flag != NULL) {
+		params[l->npositional + nopts] = l->opts[nopts].type == OUT_OPT_SWITCH ? "0" : NULL;
+		nopts++;
+	}
+	for (i = 1; i < c->argc; i++) {
+		const char *a = c->argv[i];
+
+		if (a[0] != '-' || a[1] == '\0') {
+			if (npos >= l->npositional)
+				return cmd_usage(c, "unexpected argument '%s'", a);
+			params[npos++] = a;
+			continue;
+		}
+		for (k = 0; k < nopts && strcmp(a, l->opts[k].flag) != 0; k++)
+			;
+		if (k == nopts && strcmp(a, "--after") != 0 && strcmp(a, "--limit") != 0)
+			return cmd_usage(c, "unknown option '%s'", a);
+		if (k < nopts && l->opts[k].type == OUT_OPT_SWITCH) {
+			params[l->npositional + k] = "1";
+			continue;
+		}
+		if (i + 1 >= c->argc)
+			return cmd_usage(c, "%s needs a value", a);
+		v = c->argv[++i];
+		if (k < nopts) {
+			if (l->opts[k].type == OUT_OPT_INT && parse_int64(v, &n) != 0)
+				return cmd_usage(c, "%s: expected %s, got '%s'", a, l->opts[k].what, v);
+			params[l->npositional + k] = v;
+		} else if (strcmp(a, "--after") == 0) {
+			if (l->key_int && parse_int64(v, &n) != 0)
+				return cmd_usage(c, "--after: expected %s, got '%s'", l->key_what, v);
+			after = v;
+		} else {
+			if (parse_int64(v, &limit) != 0 || limit <= 0)
+				return cmd_usage(c, "--limit: expected a positive number, got '%s'", v);
+		}
+	}
+	if (npos < l->npositional)
+		return cmd_usage(c, "expected %s", l->positional_what);
+	if (after != NULL && l->cursor_check != NULL) {
+		rc = query_run(c->s, l->cursor_check, &after, 1, NULL, NULL, &e);
+		if (rc < 0)
+			return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+		if (rc == 0)
+			return cmd_usage(c, "--after: '%s' is not %s in the mirror",
+			    out_clean(after, word, sizeof word), l->key_what);
+	}
+	/* One row more than the page, to know whether another follows. */
+	snprintf(limit_param, sizeof limit_param, "%lld",
+	    (long long)(limit < INT64_MAX ? limit + 1 : limit));
+	k = l->npositional + nopts;
+	params[k++] = after;
+	params[k++] = limit_param;
+
+	memset(&p, 0, sizeof p);
+	out_rows_init(&p.rows, c->json);
+	p.key = l->key;
+	p.limit = limit;
+	if (query_run(c->s, l->query, params, k, list_row, &p, &e) < 0) {
+		out_rows_done(&p.rows);
+		free(p.last);
+		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+	}
+	out_rows_flush(&p.rows, stdout);
+	if (p.more && p.last != NULL) {
+		fflush(stdout);
+		fprintf(stderr, "next: --after %s\n", shell_word(p.last, word, sizeof word));
+	}
+	free(p.last);
+	return EXIT_OK;
 }

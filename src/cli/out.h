@@ -6,6 +6,7 @@
 #ifndef TALLY_OUT_H
 #define TALLY_OUT_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -27,8 +28,54 @@ struct out_rows {
 
 void out_rows_init(struct out_rows *o, int json);
 int out_rows_add(const struct qval *cols, int ncols, void *arg);   /* query_row_fn */
-/* Print and free.  `title` (may be NULL) is printed above a text table. */
+/* Print (a text table, "(none)" when empty, or the JSON array) and free. */
 void out_rows_flush(struct out_rows *o, FILE *f);
+/* Free without printing. */
+void out_rows_done(struct out_rows *o);
+
+/*
+ * A list command: one query from query.c, a page at a time.  The command's
+ * words are its positional arguments (ledger's CUSTOMER), its own options,
+ * then --after CURSOR and --limit N, which every list takes.  The query's
+ * parameters are, in order: the positionals, the options (a switch binds
+ * "1" or "0", an absent option NULL), the cursor (NULL for the first page)
+ * and the limit.  Pages are keyset pages: the cursor is the `key` column of
+ * the last row printed, and the query returns the rows after it in its own
+ * order.  When more rows follow a page, "next: --after X" goes to standard
+ * error (in text and in JSON, whose standard output stays a plain array).
+ */
+enum out_opt_type {
+	OUT_OPT_SWITCH,         /* a flag without a value */
+	OUT_OPT_TEXT,           /* --flag VALUE */
+	OUT_OPT_INT             /* --flag N, a whole number */
+};
+
+struct out_list_opt {
+	const char *flag;       /* "--customer" */
+	enum out_opt_type type;
+	const char *what;       /* for OUT_OPT_INT errors: "Unix seconds" */
+};
+
+#define OUT_LIST_MAXOPTS 4
+
+struct out_list {
+	const char *query;      /* the query's name in query.c */
+	int npositional;        /* positional arguments required (0 or 1) */
+	const char *positional_what;    /* "a customer id" */
+	struct out_list_opt opts[OUT_LIST_MAXOPTS];     /* ends at a NULL flag */
+	const char *key;        /* the column that is the cursor */
+	int key_int;            /* the cursor is a whole number */
+	const char *key_what;   /* "an event id", for --after errors */
+	const char *cursor_check;       /* a query that returns a row when the cursor
+	                                   exists, for cursors that must (NULL: any) */
+	int64_t limit;          /* default page size */
+};
+
+struct cmd_ctx;
+/* Parse c's arguments against l, run the query, print one page.  Returns the
+ * exit code: EXIT_OK, EXIT_USAGE (with a message naming the option), or
+ * EXIT_RUNTIME. */
+int out_list_run(struct cmd_ctx *c, const struct out_list *l);
 
 /* One row as a JSON object (new reference). */
 json_t *out_row_json(const struct qval *cols, int ncols);

@@ -47,6 +47,73 @@ access_mirror_age(struct store *s, int64_t now, int64_t *age, struct err *e)
 	return 0;
 }
 
+/* What the customer row is: none, deleted, a placeholder, or known. */
+enum { CUSTOMER_NONE, CUSTOMER_DELETED, CUSTOMER_REFERENCE, CUSTOMER_KNOWN };
+
+/* Where a placeholder customer was named: the object of the earliest event
+ * that names it ("in_123"), else its earliest usage line ("usage line
+ * req_1"), else "". */
+static int
+customer_reference(struct store *s, const char *customer, char *out, size_t outsz,
+                   struct err *e)
+{
+	sqlite3_stmt *st = store_stmt(s,
+	    "SELECT object_id FROM events WHERE customer = ? AND object_id IS NOT NULL "
+	    "ORDER BY created, id LIMIT 1", e);
+	int rc;
+
+	out[0] = '\0';
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, customer);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, outsz, "%s", col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(s, e, "reading events");
+	if (out[0] != '\0')
+		return 0;
+	st = store_stmt(s,
+	    "SELECT identifier FROM usage WHERE customer = ? ORDER BY timestamp, identifier LIMIT 1", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, customer);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, outsz, "usage line %s", col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(s, e, "reading usage");
+	return 0;
+}
+
+/* The failing subscription a deny reports.  Failures rank by how close they
+ * came to passing: a lapsed period (active, only the date is past) over a
+ * past_due beyond grace over a status that grants nothing; among equals the
+ * most recent period (end, else start) wins, then the first examined.  The
+ * reason, detail and subscription all come from the one chosen. */
+struct sub_failure {
+	int rank;               /* 0 = none yet */
+	int64_t recency;
+	char reason[48];
+	char detail[300];
+	char subscription[256];
+};
+
+static void
+sub_failure_offer(struct sub_failure *best, int rank, int64_t recency, const char *reason,
+                  const char *detail, const char *sid)
+{
+	if (rank < best->rank || (rank == best->rank && recency <= best->recency))
+		return;
+	best->rank = rank;
+	best->recency = recency;
+	snprintf(best->reason, sizeof best->reason, "%s", reason);
+	snprintf(best->detail, sizeof best->detail, "%s", detail);
+	snprintf(best->subscription, sizeof best->subscription, "%s", sid);
+}
+
 /* Usage of one meter by a customer in [from, to). */
 static int
 period_usage(struct store *s, const char *customer, const char *meter, int64_t from,
@@ -79,36 +146,44 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 	const struct catalog_meter *meter;
 	const struct catalog_plan *plan = NULL;
 	sqlite3_stmt *st;
-	char when[32], allow_detail[300] = "", best_detail[400] = "", best_reason[48] = "";
+	struct sub_failure best;
+	char when[32], allow_detail[300] = "", ref[300];
 	int64_t p_start = 0, p_end = 0;
-	int rc, found = 0, ok = 0, any_sub = 0;
+	int rc, found = CUSTOMER_NONE, ok = 0, any_sub = 0;
 
 	memset(a, 0, sizeof *a);
+	memset(&best, 0, sizeof best);
 	if (access_mirror_age(s, now, &a->mirror_age, e) != 0)
 		return -1;
 	a->stale = a->mirror_age < 0 || (stale_after > 0 && a->mirror_age > stale_after);
 
-	/* 1. the customer */
+	/* 1. the customer: a row that is neither deleted nor only a reference */
 	st = store_stmt(s, "SELECT placeholder, deleted FROM customers WHERE id = ?", e);
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, customer);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		found = 1;
-		if (sqlite3_column_int(st, 1))
-			found = -1;
-	}
+	if (rc == SQLITE_ROW)
+		found = sqlite3_column_int(st, 1) ? CUSTOMER_DELETED
+		    : sqlite3_column_int(st, 0) ? CUSTOMER_REFERENCE : CUSTOMER_KNOWN;
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_err(s, e, "reading customer");
-	if (found == 0) {
+	switch (found) {
+	case CUSTOMER_NONE:
 		step(a, "customer", 0, "customer %s is not in the mirror", customer);
 		return decide(a, 0, "customer-unknown", a->trace[a->ntrace - 1].detail);
-	}
-	if (found < 0) {
+	case CUSTOMER_DELETED:
 		step(a, "customer", 0, "customer %s was deleted in Stripe", customer);
 		return decide(a, 0, "customer-deleted", a->trace[a->ntrace - 1].detail);
+	case CUSTOMER_REFERENCE:
+		if (customer_reference(s, customer, ref, sizeof ref, e) != 0)
+			return -1;
+		step(a, "customer", 0, "customer %s is seen only as a reference%s%s; not yet fetched",
+		    customer, ref[0] ? " from " : "", ref);
+		return decide(a, 0, "customer-not-fetched", a->trace[a->ntrace - 1].detail);
+	default:
+		break;
 	}
 	step(a, "customer", 1, "customer %s is known", customer);
 
@@ -136,8 +211,9 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 		int64_t start = sqlite3_column_int64(st, 2), end = sqlite3_column_int64(st, 3);
 		int64_t after = cat->grace_after_period_end_minutes * 60;
 		int64_t pd_grace = cat->grace_past_due_days * 86400;
+		const char *reason = NULL;
 		char detail[300];
-		int pass = 0;
+		int pass = 0, rank = 0;
 
 		if (p == NULL || !catalog_plan_has_feature(p, feature))
 			continue;
@@ -148,7 +224,8 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 				snprintf(detail, sizeof detail, "subscription %s status %s but period ended %s "
 				    "and no renewal seen (grace %lld min)", sid, status, when,
 				    (long long)(after / 60));
-				snprintf(best_reason, sizeof best_reason, "period-ended");
+				reason = "period-ended";
+				rank = 3;
 			} else {
 				pass = 1;
 				snprintf(detail, sizeof detail, "subscription %s (%s) is %s until %s%s", sid,
@@ -164,13 +241,14 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 			} else {
 				snprintf(detail, sizeof detail, "subscription %s is past_due beyond the "
 				    "%lld-day grace (ended %s)", sid, (long long)cat->grace_past_due_days, when);
-				snprintf(best_reason, sizeof best_reason, "past-due-beyond-grace");
+				reason = "past-due-beyond-grace";
+				rank = 2;
 			}
 		} else {
 			snprintf(detail, sizeof detail, "subscription %s status %s does not grant access",
 			    sid, status[0] ? status : "unknown");
-			if (best_reason[0] == '\0')
-				snprintf(best_reason, sizeof best_reason, "subscription-inactive");
+			reason = "subscription-inactive";
+			rank = 1;
 		}
 		step(a, "subscription", pass, "%s", detail);
 		if (pass) {
@@ -181,7 +259,7 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 			snprintf(a->subscription, sizeof a->subscription, "%s", sid);
 			snprintf(allow_detail, sizeof allow_detail, "%s", detail);
 		} else {
-			snprintf(best_detail, sizeof best_detail, "%s", detail);
+			sub_failure_offer(&best, rank, end > 0 ? end : start, reason, detail, sid);
 		}
 	}
 	sqlite3_reset(st);
@@ -192,8 +270,10 @@ access_check(struct store *s, const struct catalog *cat, const char *customer,
 		    customer, feature);
 		return decide(a, 0, "no-subscription", a->trace[a->ntrace - 1].detail);
 	}
-	if (!ok)
-		return decide(a, 0, best_reason, best_detail);
+	if (!ok) {
+		snprintf(a->subscription, sizeof a->subscription, "%s", best.subscription);
+		return decide(a, 0, best.reason, best.detail);
+	}
 
 	/* 4. metered: balance and period usage */
 	if (meter != NULL) {

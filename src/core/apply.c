@@ -3,11 +3,17 @@
  * mirror, and derives the ledger effects of the state they leave.  See
  * apply.h for the rules; doc/ledger.md for the keys.
  *
- * Each mirrored kind has a row in `kinds` below: how to read its version and
- * how to mark it for refetch.  The upsert for each kind is its own function,
+ * Each mirrored kind has a row in `kinds` below: how to read its version,
+ * how to mark it for refetch, how to mark it deleted, and how to order its
+ * statuses within one second.  The upsert for each kind is its own function,
  * because each writes its own columns; all of them go through `guard` first,
  * which is the only place the version rule lives.
+ *
+ * Errors caused by the value rather than the store (credits that overflow,
+ * a stub of a kind never deleted) return APPLY_EINPUT, so the caller can set
+ * the value aside instead of stopping (apply.h).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,43 +22,91 @@
 #include "ledger.h"
 #include "util.h"
 
+/* How far along an invoice status is, for ties within one second: a
+ * status further along is the later state.  -1 for a status without a
+ * place (the tie stays a conflict). */
+static int
+invoice_rank(const char *status)
+{
+	static const struct {
+		const char *status;
+		int rank;
+	} ranks[] = {
+		{ "draft", 0 }, { "open", 1 }, { "paid", 2 }, { "uncollectible", 2 },
+		{ "void", 2 }, { "deleted", 2 },
+	};
+	size_t i;
+
+	for (i = 0; status != NULL && i < sizeof ranks / sizeof ranks[0]; i++)
+		if (strcmp(ranks[i].status, status) == 0)
+			return ranks[i].rank;
+	return -1;
+}
+
 struct kind_sql {
 	enum stripe_kind kind;
-	const char *version;    /* ver, raw_hash, placeholder of one row */
+	const char *version;    /* ver, raw_hash, placeholder, status of one row */
 	const char *refetch;    /* mark one row for refetch */
+	const char *deleted;    /* mark one row deleted (id, ver, hash, now), or
+	                         * write one that says so; NULL: never deleted */
+	int (*rank)(const char *status);        /* orders same-second states; may be NULL */
 };
 
 static const struct kind_sql kinds[] = {
 	{ SK_CUSTOMER,
-	  "SELECT ver, raw_hash, placeholder FROM customers WHERE id = ?",
-	  "UPDATE customers SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, placeholder, NULL FROM customers WHERE id = ?",
+	  "UPDATE customers SET refetch = 1 WHERE id = ?",
+	  "INSERT INTO customers(id, deleted, placeholder, ver, raw_hash, refetch, updated_at) "
+	  "VALUES (?, 1, 0, ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET deleted = 1, "
+	  "placeholder = 0, ver = excluded.ver, raw_hash = excluded.raw_hash, refetch = 0, "
+	  "updated_at = excluded.updated_at",
+	  NULL },
 	{ SK_SUBSCRIPTION,
-	  "SELECT ver, raw_hash, placeholder FROM subscriptions WHERE id = ?",
-	  "UPDATE subscriptions SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, placeholder, status FROM subscriptions WHERE id = ?",
+	  "UPDATE subscriptions SET refetch = 1 WHERE id = ?",
+	  "INSERT INTO subscriptions(id, customer, status, placeholder, ver, raw_hash, refetch, "
+	  "updated_at) VALUES (?, '', 'deleted', 0, ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET "
+	  "status = 'deleted', placeholder = 0, ver = excluded.ver, raw_hash = excluded.raw_hash, "
+	  "refetch = 0, updated_at = excluded.updated_at",
+	  NULL },
 	{ SK_INVOICE,
-	  "SELECT ver, raw_hash, placeholder FROM invoices WHERE id = ?",
-	  "UPDATE invoices SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, placeholder, status FROM invoices WHERE id = ?",
+	  "UPDATE invoices SET refetch = 1 WHERE id = ?",
+	  "INSERT INTO invoices(id, customer, status, placeholder, ver, raw_hash, refetch, "
+	  "updated_at) VALUES (?, '', 'deleted', 0, ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET "
+	  "status = 'deleted', placeholder = 0, ver = excluded.ver, raw_hash = excluded.raw_hash, "
+	  "refetch = 0, updated_at = excluded.updated_at",
+	  invoice_rank },
 	{ SK_PRICE,
-	  "SELECT ver, raw_hash, 0 FROM prices WHERE id = ?",
+	  "SELECT ver, raw_hash, 0, NULL FROM prices WHERE id = ?",
+	  NULL,
+	  "INSERT INTO prices(id, active, ver, raw_hash, updated_at) VALUES (?, 0, ?, ?, ?) "
+	  "ON CONFLICT(id) DO UPDATE SET active = 0, ver = excluded.ver, "
+	  "raw_hash = excluded.raw_hash, updated_at = excluded.updated_at",
 	  NULL },
 	{ SK_CHECKOUT_SESSION,
-	  "SELECT ver, raw_hash, 0 FROM checkout_sessions WHERE id = ?",
-	  "UPDATE checkout_sessions SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, 0, NULL FROM checkout_sessions WHERE id = ?",
+	  "UPDATE checkout_sessions SET refetch = 1 WHERE id = ?",
+	  NULL, NULL },
 	{ SK_CHARGE,
-	  "SELECT ver, raw_hash, 0 FROM charges WHERE id = ?",
-	  "UPDATE charges SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, 0, NULL FROM charges WHERE id = ?",
+	  "UPDATE charges SET refetch = 1 WHERE id = ?",
+	  NULL, NULL },
 	{ SK_REFUND,
-	  "SELECT ver, raw_hash, 0 FROM reversals WHERE id = ?",
-	  "UPDATE reversals SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, 0, NULL FROM reversals WHERE id = ?",
+	  "UPDATE reversals SET refetch = 1 WHERE id = ?",
+	  NULL, NULL },
 	{ SK_DISPUTE,
-	  "SELECT ver, raw_hash, 0 FROM reversals WHERE id = ?",
-	  "UPDATE reversals SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, 0, NULL FROM reversals WHERE id = ?",
+	  "UPDATE reversals SET refetch = 1 WHERE id = ?",
+	  NULL, NULL },
 	{ SK_CREDIT_GRANT,
-	  "SELECT ver, raw_hash, 0 FROM credit_grants WHERE id = ?",
-	  "UPDATE credit_grants SET refetch = 1 WHERE id = ?" },
+	  "SELECT ver, raw_hash, 0, NULL FROM credit_grants WHERE id = ?",
+	  "UPDATE credit_grants SET refetch = 1 WHERE id = ?",
+	  NULL, NULL },
 	{ SK_ENTITLEMENT_SUMMARY,
-	  "SELECT ver, 0, 0 FROM entitlement_summaries WHERE customer = ?",
-	  NULL },
+	  "SELECT ver, 0, 0, NULL FROM entitlement_summaries WHERE customer = ?",
+	  NULL, NULL, NULL },
 };
 
 static const struct kind_sql *
@@ -64,6 +118,19 @@ kind_sql(enum stripe_kind k)
 		if (kinds[i].kind == k)
 			return &kinds[i];
 	return NULL;
+}
+
+/* The status an object's write would leave, for kinds whose statuses are
+ * ranked. */
+static const char *
+object_status(const struct stripe_object *o)
+{
+	if (o->deleted)
+		return "deleted";
+	switch (o->kind) {
+	case SK_INVOICE:        return o->u.invoice.status;
+	default:                return NULL;
+	}
 }
 
 const char *
@@ -85,7 +152,9 @@ apply_result_name(enum apply_result r)
  * ahead (no row, a placeholder, or an older version), APPLY_DUPLICATE for the
  * same version and content, APPLY_SUPERSEDED for an older write, and
  * APPLY_CONFLICT for the same version with other content (then the row is
- * marked for refetch).
+ * marked for refetch).  Within one second, a kind with ranked statuses lets
+ * the status further along win instead of conflicting (c->note says so when
+ * the incoming write loses).
  */
 static int
 guard(struct apply_ctx *c, const struct stripe_object *o, const char *id, int64_t ver,
@@ -94,7 +163,7 @@ guard(struct apply_ctx *c, const struct stripe_object *o, const char *id, int64_
 	const struct kind_sql *k = kind_sql(o->kind);
 	sqlite3_stmt *st;
 	int64_t sver, shash;
-	int rc, placeholder;
+	int rc, placeholder, srank = -1, rank;
 
 	*res = APPLY_APPLIED;
 	if (k == NULL)
@@ -114,6 +183,8 @@ guard(struct apply_ctx *c, const struct stripe_object *o, const char *id, int64_
 	sver = sqlite3_column_int64(st, 0);
 	shash = sqlite3_column_int64(st, 1);
 	placeholder = sqlite3_column_int(st, 2);
+	if (k->rank != NULL && sqlite3_column_type(st, 3) != SQLITE_NULL)
+		srank = k->rank(col_text(st, 3));
 	sqlite3_reset(st);
 	if (placeholder || ver > sver)
 		return 0;
@@ -125,12 +196,39 @@ guard(struct apply_ctx *c, const struct stripe_object *o, const char *id, int64_
 		*res = APPLY_DUPLICATE;
 		return 0;
 	}
+	rank = k->rank != NULL ? k->rank(object_status(o)) : -1;
+	if (rank >= 0 && srank >= 0 && rank != srank) {
+		if (rank < srank) {
+			*res = APPLY_SUPERSEDED;
+			c->note = "same second as the mirrored state, whose status is further along; "
+			    "recorded, not applied";
+		}
+		return 0;
+	}
 	*res = APPLY_CONFLICT;
 	if (k->refetch == NULL)
 		return 0;
 	if ((st = store_stmt(c->s, k->refetch, e)) == NULL)
 		return -1;
 	bind_text(st, 1, id);
+	return store_step_done(c->s, st, e);
+}
+
+/* A deletion stub: mark the row deleted, or write one that says so. */
+static int
+put_deleted(struct apply_ctx *c, const struct stripe_object *o, int64_t ver, int64_t hash,
+            struct err *e)
+{
+	const struct kind_sql *k = kind_sql(o->kind);
+	sqlite3_stmt *st;
+
+	assert(k != NULL && k->deleted != NULL);
+	if ((st = store_stmt(c->s, k->deleted, e)) == NULL)
+		return -1;
+	bind_text(st, 1, o->id);
+	bind_int(st, 2, ver);
+	bind_int(st, 3, hash);
+	bind_int(st, 4, c->now);
 	return store_step_done(c->s, st, e);
 }
 
@@ -290,7 +388,8 @@ put_invoice(struct apply_ctx *c, const struct stripe_object *o, int64_t ver, int
 	    "period_start = excluded.period_start, period_end = excluded.period_end, "
 	    "paid_at = COALESCE(excluded.paid_at, paid_at), created = excluded.created, "
 	    "placeholder = 0, ver = excluded.ver, raw_hash = excluded.raw_hash, "
-	    "refetch = excluded.refetch, updated_at = excluded.updated_at", e);
+	    "refetch = CASE WHEN ?19 THEN excluded.refetch ELSE MAX(refetch, excluded.refetch) END, "
+	    "updated_at = excluded.updated_at", e);
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, o->id);
@@ -309,9 +408,13 @@ put_invoice(struct apply_ctx *c, const struct stripe_object *o, int64_t ver, int
 	bind_opt_int(st, 14, x->created);
 	bind_int(st, 15, ver);
 	bind_int(st, 16, hash);
-	/* An incomplete line list cannot price a grant: let the API fill it. */
+	/* An incomplete line list cannot price a grant: the invoice waits for
+	 * the API to fill it (apply_effects_invoice grants nothing meanwhile).
+	 * A rendering without a line list keeps the lines we had, and so
+	 * whether they were complete. */
 	bind_int(st, 17, x->lines_more ? 1 : 0);
 	bind_int(st, 18, c->now);
+	bind_int(st, 19, x->nlines > 0 || x->lines_more);
 	if (store_step_done(c->s, st, e) != 0)
 		return -1;
 	if (x->nlines == 0 && x->lines_more == 0)
@@ -553,23 +656,43 @@ append_credit(struct apply_ctx *c, const char *customer, int64_t amount, const c
 	en.effective_at = effective_at;
 	en.expires_at = expires_at;
 	en.reason = reason;
-	rc = ledger_append(c->s, &en, c->now, e);
-	if (rc == LEDGER_APPENDED)
-		c->ledger_entries++;
+	rc = ledger_append(c->s, &en, c->now, &c->ledger_entries, e);
 	return rc < 0 ? -1 : 0;
 }
 
+/* Credits are products of outside numbers (quantities, usage values) and the
+ * catalog's: one that does not fit 64 bits is the input's fault. */
+static int
+credits_mul(int64_t a, int64_t b, int64_t *out)
+{
+	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+
+static int
+credits_add(int64_t *sum, int64_t x)
+{
+	return __builtin_add_overflow(*sum, x, sum) ? -1 : 0;
+}
+
+/*
+ * A paid invoice's credits.  Plan lines make the grant, top-up lines the
+ * top-up; both are sums over the lines, so neither depends on the order the
+ * lines come in.  The grant expires at the latest period end of its lines
+ * (never, if a plan rolls over); the top-up when the longest-lived of its
+ * lines would (never, if one never expires).  An invoice whose line list is
+ * incomplete (marked for refetch) waits.
+ */
 int
 apply_effects_invoice(struct apply_ctx *c, const char *invoice_id, struct err *e)
 {
 	sqlite3_stmt *st;
 	char customer[256], charge[256], pi[256], key[300], reason[200];
-	int64_t at, grant = 0, grant_exp = 0, topup = 0, topup_days = -1;
-	int rollover = 0, rc, has_charge, has_pi;
+	int64_t at, grant = 0, grant_exp = 0, topup = 0, topup_days = 0;
+	int rollover = 0, topup_never = 0, rc, has_charge, has_pi, waiting;
 
 	st = store_stmt(c->s,
-	    "SELECT customer, status, COALESCE(paid_at, created, ver), charge, payment_intent "
-	    "FROM invoices WHERE id = ? AND placeholder = 0", e);
+	    "SELECT customer, status, COALESCE(paid_at, created, ver), charge, payment_intent, "
+	    "refetch FROM invoices WHERE id = ? AND placeholder = 0", e);
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, invoice_id);
@@ -584,30 +707,42 @@ apply_effects_invoice(struct apply_ctx *c, const char *invoice_id, struct err *e
 	has_pi = sqlite3_column_type(st, 4) != SQLITE_NULL;
 	snprintf(charge, sizeof charge, "%s", col_text(st, 3));
 	snprintf(pi, sizeof pi, "%s", col_text(st, 4));
+	waiting = sqlite3_column_int(st, 5) != 0;
 	sqlite3_reset(st);
+	if (waiting)
+		goto payment;
 
 	st = store_stmt(c->s,
-	    "SELECT price, quantity, period_end FROM invoice_lines WHERE invoice = ? ORDER BY id", e);
+	    "SELECT price, quantity, period_end, id FROM invoice_lines WHERE invoice = ? ORDER BY id", e);
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, invoice_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *price = col_text(st, 0);
-		int64_t qty = sqlite3_column_int64(st, 1), end = sqlite3_column_int64(st, 2);
+		int64_t qty = sqlite3_column_int64(st, 1), end = sqlite3_column_int64(st, 2), x;
 		const struct catalog_plan *p = catalog_plan(c->cat, price);
 		const struct catalog_topup *t = catalog_topup(c->cat, price);
+		int bad = 0;
 
 		if (qty <= 0)
 			qty = 1;
 		if (p != NULL) {
-			grant += p->credits_per_period * qty;
+			bad = credits_mul(p->credits_per_period, qty, &x) != 0 || credits_add(&grant, x) != 0;
 			rollover |= p->rollover;
 			if (end > grant_exp)
 				grant_exp = end;
 		} else if (t != NULL) {
-			topup += t->credits * qty;
-			if (topup_days < 0 || (t->expires_after_days > 0 && t->expires_after_days < topup_days))
+			bad = credits_mul(t->credits, qty, &x) != 0 || credits_add(&topup, x) != 0;
+			if (t->expires_after_days <= 0)
+				topup_never = 1;
+			else if (t->expires_after_days > topup_days)
 				topup_days = t->expires_after_days;
+		}
+		if (bad) {
+			err_set(e, "invoice %s: line %s: %lld times %s: the credits overflow 64 bits; "
+			    "not applied", invoice_id, col_text(st, 3), (long long)qty, price);
+			sqlite3_reset(st);
+			return APPLY_EINPUT;
 		}
 	}
 	sqlite3_reset(st);
@@ -625,9 +760,10 @@ apply_effects_invoice(struct apply_ctx *c, const char *invoice_id, struct err *e
 		snprintf(key, sizeof key, "topup:invoice:%s", invoice_id);
 		snprintf(reason, sizeof reason, "top-up paid by invoice %s", invoice_id);
 		if (append_credit(c, customer, topup, "topup", key, "invoice", invoice_id, at,
-		    topup_days > 0 ? at + topup_days * 86400 : 0, reason, e) != 0)
+		    topup_never ? 0 : at + topup_days * 86400, reason, e) != 0)
 			return -1;
 	}
+payment:
 	return effects_payment(c, has_charge ? charge : NULL, has_pi ? pi : NULL, e);
 }
 
@@ -637,7 +773,7 @@ apply_effects_checkout(struct apply_ctx *c, const char *session_id, struct err *
 	sqlite3_stmt *st;
 	const struct catalog_topup *t;
 	char customer[256], invoice[256], pi[256], price[256], key[300], reason[200];
-	int64_t qty, at;
+	int64_t qty, at, credits;
 	int rc, has_invoice, has_pi, paid;
 
 	st = store_stmt(c->s,
@@ -683,9 +819,14 @@ apply_effects_checkout(struct apply_ctx *c, const char *session_id, struct err *
 	}
 	if (qty <= 0)
 		qty = 1;
+	if (credits_mul(t->credits, qty, &credits) != 0) {
+		err_set(e, "checkout session %s: %lld times %s: the credits overflow 64 bits; not applied",
+		    session_id, (long long)qty, price);
+		return APPLY_EINPUT;
+	}
 	snprintf(key, sizeof key, "topup:checkout:%s", session_id);
 	snprintf(reason, sizeof reason, "top-up %s bought in checkout session %s", price, session_id);
-	if (append_credit(c, customer, t->credits * qty, "topup", key, "checkout.session",
+	if (append_credit(c, customer, credits, "topup", key, "checkout.session",
 	    session_id, at, t->expires_after_days > 0 ? at + t->expires_after_days * 86400 : 0,
 	    reason, e) != 0)
 		return -1;
@@ -717,7 +858,10 @@ payment_find(struct apply_ctx *c, const char *charge, const char *pi, struct pay
 	    "SELECT i.id, i.customer, i.amount_paid FROM charges AS ch JOIN invoices AS i "
 	    "ON i.id = ch.invoice WHERE ch.id = ?1 "
 	    "UNION ALL "
-	    "SELECT COALESCE(invoice, id), customer, amount_total FROM checkout_sessions "
+	    "SELECT COALESCE(invoice, id), "
+	    "COALESCE(customer, (SELECT i.customer FROM invoices AS i "
+	    "WHERE i.id = checkout_sessions.invoice)), amount_total "
+	    "FROM checkout_sessions "
 	    "WHERE payment_intent = ?2 AND ?2 IS NOT NULL "
 	    "   OR payment_intent = (SELECT payment_intent FROM charges WHERE id = ?1) "
 	    "LIMIT 1", e);
@@ -779,9 +923,7 @@ effects_reversal(struct apply_ctx *c, const char *id, struct err *e)
 		char why[64];
 
 		snprintf(why, sizeof why, "%s %s %s", kind, id, status);
-		rc = ledger_reverse(c->s, key, NULL, why, c->now, e);
-		if (rc == LEDGER_APPENDED)
-			c->ledger_entries++;
+		rc = ledger_reverse(c->s, key, NULL, why, c->now, &c->ledger_entries, e);
 		if (rc < 0 && strncmp(e->msg, "no ledger entry", 15) == 0)
 			rc = 0;
 		return rc < 0 ? -1 : 0;
@@ -801,6 +943,11 @@ effects_reversal(struct apply_ctx *c, const char *id, struct err *e)
 		take = (int64_t)((__int128)credited * amount / p.paid);
 	if (take <= 0)
 		return 0;
+	if (p.customer[0] == '\0') {
+		err_set(e, "%s %s: its payment %s names no customer to take credits from; "
+		    "not applied", kind, id, p.source);
+		return APPLY_EINPUT;
+	}
 	snprintf(reason, sizeof reason, "%s %s of %lld (of %lld paid) on %s", kind, id,
 	    (long long)amount, (long long)p.paid, p.source);
 	{
@@ -816,9 +963,7 @@ effects_reversal(struct apply_ctx *c, const char *id, struct err *e)
 		en.ref = first;
 		en.effective_at = created;
 		en.reason = reason;
-		rc = ledger_append(c->s, &en, c->now, e);
-		if (rc == LEDGER_APPENDED)
-			c->ledger_entries++;
+		rc = ledger_append(c->s, &en, c->now, &c->ledger_entries, e);
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -891,12 +1036,25 @@ apply_object(struct apply_ctx *c, const struct stripe_object *o, int64_t ver,
 	size_t i;
 
 	*res = APPLY_STORED;
+	c->note = NULL;
 	if (o->kind == SK_UNKNOWN)
 		return 0;
+	if (o->deleted && (kind_sql(o->kind) == NULL || kind_sql(o->kind)->deleted == NULL)) {
+		err_set(e, "%s %s: a deletion stub (\"deleted\": true), but Stripe never deletes a %s; "
+		    "not applied", o->type, id ? id : "?", o->type);
+		return APPLY_EINPUT;
+	}
 	if (guard(c, o, id, ver, hash, res, e) != 0)
 		return -1;
 	if (*res != APPLY_APPLIED)
 		return 0;
+	if (o->deleted) {
+		/* Nothing follows from a deletion: Stripe deletes only what was
+		 * never paid (draft invoices). */
+		if (put_deleted(c, o, ver, hash, e) != 0)
+			return err_prefix(e, "%s %s: ", o->type, id);
+		return 0;
+	}
 	switch (o->kind) {
 	case SK_CUSTOMER:       rc = put_customer(c, o, ver, hash, e); break;
 	case SK_SUBSCRIPTION:   rc = put_subscription(c, o, ver, hash, e); break;
@@ -925,9 +1083,9 @@ apply_object(struct apply_ctx *c, const struct stripe_object *o, int64_t ver,
 			r.u.reversal = o->u.charge.refunds[i];
 			if (r.u.reversal.charge == NULL)
 				r.u.reversal.charge = o->id;
-			if (r.id != NULL && apply_object(c, &r, ver, hash64(r.id, strlen(r.id)) ^ hash,
-			    &rres, e) != 0)
-				return -1;
+			if (r.id != NULL && (rc = apply_object(c, &r, ver,
+			    hash64(r.id, strlen(r.id)) ^ hash, &rres, e)) != 0)
+				return rc;
 		}
 	}
 	return effects(c, o, e);
@@ -941,6 +1099,7 @@ apply_event(struct apply_ctx *c, const struct stripe_event *ev, const char *raw,
 	const char *oid = o->kind == SK_ENTITLEMENT_SUMMARY ? o->u.entitlements.customer : o->id;
 	const char *state, *note = NULL;
 	sqlite3_stmt *st;
+	int rc;
 
 	st = store_stmt(c->s,
 	    "INSERT INTO events(id, type, created, api_version, livemode, object_type, object_id, "
@@ -964,8 +1123,10 @@ apply_event(struct apply_ctx *c, const struct stripe_event *ev, const char *raw,
 		*res = APPLY_DUPLICATE;
 		return 0;
 	}
-	if (apply_object(c, o, ev->created, hash, res, e) != 0)
-		return err_prefix(e, "event %s: ", ev->id);
+	if ((rc = apply_object(c, o, ev->created, hash, res, e)) != 0) {
+		err_prefix(e, "event %s: ", ev->id);
+		return rc;
+	}
 	switch (*res) {
 	case APPLY_DUPLICATE:
 		/* Another event already left the object in this very state. */
@@ -975,7 +1136,8 @@ apply_event(struct apply_ctx *c, const struct stripe_event *ev, const char *raw,
 		break;
 	case APPLY_SUPERSEDED:
 		state = "superseded";
-		note = "older than the object's mirrored state; recorded, not applied";
+		note = c->note != NULL ? c->note
+		    : "older than the object's mirrored state; recorded, not applied";
 		break;
 	case APPLY_CONFLICT:
 		state = "conflict";
@@ -1004,6 +1166,7 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 	sqlite3_stmt *st;
 	struct ledger_entry en;
 	char key[600], reason[300];
+	int64_t credits = 0;
 	int rc;
 
 	st = store_stmt(c->s,
@@ -1044,6 +1207,13 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 	if (rc != SQLITE_DONE)
 		return store_err(c->s, e, "reading usage");
 
+	m = catalog_meter(c->cat, u->event_name);
+	if (m != NULL && credits_mul(u->value, m->credits_per_unit, &credits) != 0) {
+		err_set(e, "usage %s: value %lld times %lld credits per unit of '%s' overflows "
+		    "64 bits; not applied", u->identifier, (long long)u->value,
+		    (long long)m->credits_per_unit, u->event_name);
+		return APPLY_EINPUT;
+	}
 	if (placeholder_customer(c, u->customer, e) != 0)
 		return -1;
 	st = store_stmt(c->s,
@@ -1062,7 +1232,6 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 	if (store_step_done(c->s, st, e) != 0)
 		return -1;
 
-	m = catalog_meter(c->cat, u->event_name);
 	if (m == NULL) {
 		char why[400];
 
@@ -1072,25 +1241,19 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 		return apply_quarantine(c, "usage-unpriced", source, offset, 0, why,
 		    u->identifier, strlen(u->identifier), e);
 	}
-	if (m->credits_per_unit != 0 && u->value > INT64_MAX / m->credits_per_unit)
-		return err_set(e, "usage %s: value %lld times %lld credits per unit overflows",
-		    u->identifier, (long long)u->value, (long long)m->credits_per_unit);
 	snprintf(key, sizeof key, "consume:usage:%s", u->identifier);
 	snprintf(reason, sizeof reason, "%lld %s", (long long)u->value, u->event_name);
 	memset(&en, 0, sizeof en);
 	en.customer = u->customer;
-	en.amount = -(u->value * m->credits_per_unit);
+	en.amount = -credits;
 	en.kind = "consume";
 	en.key = key;
 	en.source_type = "usage";
 	en.source_id = u->identifier;
 	en.effective_at = u->timestamp;
 	en.reason = reason;
-	rc = ledger_append(c->s, &en, c->now, e);
-	if (rc < 0)
+	if (ledger_append(c->s, &en, c->now, &c->ledger_entries, e) < 0)
 		return -1;
-	if (rc == LEDGER_APPENDED)
-		c->ledger_entries++;
 	*res = APPLY_APPLIED;
 	return 0;
 }

@@ -30,6 +30,19 @@
 #include "stripe-decode.h"
 #include "usage.h"
 
+/*
+ * Errors.  The functions below return 0, -1 on a storage error (the caller's
+ * transaction must be rolled back and the run stopped), or APPLY_EINPUT when
+ * the value itself cannot be applied: a deletion stub of a kind Stripe never
+ * deletes, credits (quantity × credits, usage value × credits per unit) that
+ * overflow 64 bits.  Then e names the object and the problem, and the value
+ * must be set aside (quarantined), not retried: it fails the same way every
+ * time.  Writes the call made before finding the problem may be in the
+ * transaction; the caller discards them (ingest.c rolls the value back)
+ * before recording the value as quarantined.
+ */
+#define APPLY_EINPUT (-2)
+
 enum apply_result {
 	APPLY_APPLIED,          /* state written (and effects derived) */
 	APPLY_DUPLICATE,        /* seen before: nothing changed */
@@ -43,23 +56,41 @@ struct apply_ctx {
 	struct store *s;
 	const struct catalog *cat;
 	int64_t now;
-	int ledger_entries;     /* entries appended through this context */
+	int ledger_entries;     /* entries appended through this context, expiry
+	                         * corrections included */
+	const char *note;       /* why the last object was not written, when the
+	                         * reason is more than its result says (static) */
 };
 
 /* Store an event once and apply its object.  `raw` is the body exactly as
  * received (kept for replays); `hash` identifies data.object's content.
- * *res says what happened.  -1 only on a storage error. */
+ * *res says what happened.  0, APPLY_EINPUT or -1 (above). */
 int apply_event(struct apply_ctx *c, const struct stripe_event *ev, const char *raw,
                 size_t rawlen, int64_t hash, enum apply_result *res, struct err *e);
 
-/* Apply an object fetched from the API at time `ver` (no event). */
+/* Apply an object fetched from the API at time `ver` (no event).  0,
+ * APPLY_EINPUT or -1.
+ *
+ * A deletion stub ({"id", "object", "deleted": true}) of a customer,
+ * subscription, invoice or price marks the mirrored row deleted (customers
+ * `deleted = 1`, subscriptions and invoices `status = 'deleted'`, prices
+ * `active = 0`), keeping what else is known; for an object never seen it
+ * writes a row that says only that (customer '' for a subscription or
+ * invoice), so older events about it are superseded.  A stub of any other
+ * kind is APPLY_EINPUT.
+ *
+ * Same-second writes of an invoice with other content are ordered by status
+ * where it can be: draft < open < paid, uncollectible, void, deleted; the
+ * status further along wins (the other is APPLY_SUPERSEDED).  Otherwise
+ * they are APPLY_CONFLICT and the row is marked for refetch. */
 int apply_object(struct apply_ctx *c, const struct stripe_object *o, int64_t ver,
                  int64_t hash, enum apply_result *res, struct err *e);
 
 /* Record usage once per identifier and consume its credits
  * (consume:usage:<identifier>).  A repeat with the same payload is a
  * duplicate; one with another payload is quarantined as a conflict
- * (APPLY_CONFLICT), never applied. */
+ * (APPLY_CONFLICT), never applied.  A value whose credits overflow 64 bits
+ * is APPLY_EINPUT, found before anything is written. */
 int apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
                 int64_t offset, enum apply_result *res, struct err *e);
 
@@ -92,7 +123,9 @@ int apply_quarantine(struct apply_ctx *c, const char *kind, const char *source,
                      const void *excerpt, size_t excerptlen, struct err *e);
 
 /* Re-derive the credits implied by one invoice / checkout session's state
- * (used after writes, and by repairs). */
+ * (used after writes, and by repairs).  An invoice marked for refetch (its
+ * line list incomplete, or its state in doubt) grants nothing until the API
+ * sync has written it again.  0, APPLY_EINPUT or -1. */
 int apply_effects_invoice(struct apply_ctx *c, const char *invoice_id, struct err *e);
 int apply_effects_checkout(struct apply_ctx *c, const char *session_id, struct err *e);
 

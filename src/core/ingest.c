@@ -5,6 +5,18 @@
  * A delivery's identity (dkey) is what Stripe would repeat for it: the event,
  * the time received, the attempt and the endpoint; a bare event or a record
  * without a received time is identified by where it sits in the log.
+ *
+ * Values the input makes unappliable.  Most bad input is found before
+ * anything is written (it does not read or decode) and is quarantined at
+ * once.  Some is found only while applying: apply.c returns APPLY_EINPUT
+ * (credits that overflow, a deletion stub of a kind that is never deleted),
+ * possibly after writing part of the value.  Then the batch is rolled back
+ * and read again from its first value, this time with a savepoint around
+ * each value, so that the faulty value alone is rolled back and quarantined
+ * (with the reason apply gave) and the rest of the batch is applied.  The
+ * savepoints cost about a third of ingest's speed, so they are used only for
+ * the rest of a batch that needs them; a batch without such a value is
+ * written without them.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -72,6 +84,7 @@ take_event(struct run *r, const json_t *evjson, const char *raw, size_t rawlen,
 	enum apply_result res;
 	struct err de;
 	int64_t hash;
+	int rc;
 
 	arena_reset(&r->arena);
 	if (stripe_event_decode(&r->arena, evjson, &ev, &de) != 0)
@@ -82,8 +95,8 @@ take_event(struct run *r, const json_t *evjson, const char *raw, size_t rawlen,
 		return quarantine(r, "webhook", offset, size, de.msg, raw, rawlen, e);
 	}
 	hash = ingest_json_hash(json_object_get(json_object_get(evjson, "data"), "object"));
-	if (apply_event(&r->ac, &ev, raw, rawlen, hash, &res, e) != 0)
-		return -1;
+	if ((rc = apply_event(&r->ac, &ev, raw, rawlen, hash, &res, e)) != 0)
+		return rc;
 	switch (res) {
 	case APPLY_APPLIED:     r->n->applied++; break;
 	case APPLY_DUPLICATE:   r->n->duplicate++; break;
@@ -115,6 +128,7 @@ take_record(struct run *r, const struct logread_item *it, struct err *e)
 	const json_t *rec = it->json, *body = json_object_get(rec, "body");
 	const json_t *evobj = json_object_get(rec, "event"), *rt = json_object_get(rec, "received_at");
 	const char *sig = get_str(rec, "signature"), *status = get_str(rec, "status");
+	int has_received = rt != NULL && !json_is_null(rt);
 	char why[512], dkey[700];
 	struct delivery d;
 	json_t *parsed = NULL;
@@ -126,7 +140,7 @@ take_record(struct run *r, const struct logread_item *it, struct err *e)
 	int rc = -1;
 
 	memset(&d, 0, sizeof d);
-	if (rt != NULL && !json_is_null(rt)) {
+	if (has_received) {
 		if (json_is_integer(rt))
 			received = json_integer_value(rt);
 		else if (!json_is_string(rt) || time_parse(json_string_value(rt), &received) != 0) {
@@ -168,6 +182,16 @@ take_record(struct run *r, const struct logread_item *it, struct err *e)
 			d.sig_state = sr == SIG_VALID ? "valid" : "invalid";
 			if (sr != SIG_VALID)
 				d.sig_error = sig_result_name(sr);
+			if (sr == SIG_VALID && received <= 0 && r->o->tolerance > 0) {
+				/* Its age cannot be judged (no time, or 0): a
+				 * replay of an old delivery would pass.  Set
+				 * aside, not trusted. */
+				snprintf(why, sizeof why, "signed delivery without received_at: the "
+				    "signature's age cannot be checked; not applied");
+				rc = quarantine(r, "webhook", it->offset, it->end - it->offset, why,
+				    it->raw, it->rawlen, e);
+				goto out;
+			}
 		}
 	} else if (json_is_object(evobj)) {
 		dumped = json_dumps(evobj, JSON_COMPACT);
@@ -240,6 +264,7 @@ take_usage(struct run *r, const struct logread_item *it, struct err *e)
 	struct usage_rec u;
 	enum apply_result res;
 	struct err de;
+	int rc;
 
 	arena_reset(&r->arena);
 	if (usage_decode(&r->arena, it->json, &u, &de) != 0)
@@ -251,8 +276,8 @@ take_usage(struct run *r, const struct logread_item *it, struct err *e)
 		return quarantine(r, "usage", it->offset, it->end - it->offset, de.msg, it->raw,
 		    it->rawlen, e);
 	}
-	if (apply_usage(&r->ac, &u, r->path, it->offset, &res, e) != 0)
-		return -1;
+	if ((rc = apply_usage(&r->ac, &u, r->path, it->offset, &res, e)) != 0)
+		return rc;
 	switch (res) {
 	case APPLY_APPLIED:     r->n->applied++; break;
 	case APPLY_DUPLICATE:   r->n->duplicate++; break;
@@ -307,17 +332,50 @@ cursor_save(struct store *s, const char *path, enum ingest_kind kind,
 	return store_step_done(s, st, e);
 }
 
+/* Apply one item.  With `careful`, a savepoint around it lets a value that
+ * apply finds unappliable (APPLY_EINPUT) be rolled back alone and
+ * quarantined; without, APPLY_EINPUT is returned and the caller starts the
+ * batch again carefully. */
+static int
+take(struct run *r, enum ingest_kind kind, const struct logread_item *it, int careful,
+     struct err *e)
+{
+	const char *what = kind == INGEST_WEBHOOK ? "webhook" : "usage";
+	struct ingest_counts n0;
+	int ledger0 = r->ac.ledger_entries, rc;
+	char why[sizeof e->msg];
+
+	if (it->kind == LOGREAD_BAD)
+		return quarantine(r, what, it->offset, it->size, it->reason, it->raw, it->rawlen, e);
+	if (!careful)
+		return kind == INGEST_WEBHOOK ? take_webhook(r, it, e) : take_usage(r, it, e);
+	n0 = *r->n;
+	if (store_exec(r->ac.s, "SAVEPOINT value", e) != 0)
+		return -1;
+	rc = kind == INGEST_WEBHOOK ? take_webhook(r, it, e) : take_usage(r, it, e);
+	if (rc != APPLY_EINPUT)
+		return rc != 0 ? rc : store_exec(r->ac.s, "RELEASE value", e);
+	snprintf(why, sizeof why, "%s", e->msg);
+	*r->n = n0;
+	r->ac.ledger_entries = ledger0;
+	if (store_exec(r->ac.s, "ROLLBACK TO value", e) != 0 ||
+	    store_exec(r->ac.s, "RELEASE value", e) != 0)
+		return -1;
+	return quarantine(r, what, it->offset, it->end - it->offset, why, it->raw, it->rawlen, e);
+}
+
 int
 ingest_file(struct store *s, const struct ingest_opts *o, enum ingest_kind kind,
             const char *path, struct ingest_counts *n, struct err *e)
 {
 	struct logread *lr = NULL;
-	struct logread_cursor cur;
+	struct logread_cursor cur, first;
 	struct logread_item it;
+	struct ingest_counts n0;
 	struct run r;
 	char *real = NULL, why[256];
 	int restarted = 0, in_batch = 0, batch = o->batch > 0 ? o->batch : DEFAULT_BATCH;
-	int rc = -1;
+	int careful = 0, ledger0, rc = -1, trc;
 
 	memset(&r, 0, sizeof r);
 	arena_init(&r.arena);
@@ -340,18 +398,39 @@ ingest_file(struct store *s, const struct ingest_opts *o, enum ingest_kind kind,
 		n->restarted++;
 	if (store_begin(s, e) != 0)
 		goto out;
+	/* Where the batch started, to read it again. */
+	logread_cursor(lr, &first);
+	n0 = *n;
+	ledger0 = r.ac.ledger_entries;
 	for (;;) {
 		if (logread_next(lr, &it, e) != 0)
 			goto fail;
 		if (it.kind == LOGREAD_EOF)
 			break;
 		n->values++;
-		if (it.kind == LOGREAD_BAD) {
-			if (quarantine(&r, kind == INGEST_WEBHOOK ? "webhook" : "usage", it.offset,
-			    it.size, it.reason, it.raw, it.rawlen, e) != 0)
-				goto fail;
-		} else if ((kind == INGEST_WEBHOOK ? take_webhook(&r, &it, e)
-		                                   : take_usage(&r, &it, e)) != 0) {
+		trc = take(&r, kind, &it, careful, e);
+		if (trc == APPLY_EINPUT) {
+			/* Part of a value that cannot be applied is in the batch:
+			 * read the batch again, a savepoint around each value. */
+			store_rollback(s);
+			*n = n0;
+			r.ac.ledger_entries = ledger0;
+			logread_close(lr);
+			lr = NULL;
+			if (logread_open(real, &first, o->cap, &lr, &restarted, why, sizeof why, e) != 0)
+				goto out;
+			if (restarted) {
+				err_set(e, "%s: the log changed while it was being read (%s); run ingest "
+				    "again", real, why);
+				goto out;
+			}
+			if (store_begin(s, e) != 0)
+				goto out;
+			careful = 1;
+			in_batch = 0;
+			continue;
+		}
+		if (trc != 0) {
 			err_prefix(e, "%s offset %lld: ", real, (long long)it.offset);
 			goto fail;
 		}
@@ -362,6 +441,10 @@ ingest_file(struct store *s, const struct ingest_opts *o, enum ingest_kind kind,
 			if (o->on_commit != NULL)
 				o->on_commit(real, cur.offset, o->arg);
 			in_batch = 0;
+			careful = 0;
+			first = cur;
+			n0 = *n;
+			ledger0 = r.ac.ledger_entries;
 			if (store_begin(s, e) != 0)
 				goto out;
 		}

@@ -6,15 +6,18 @@
  * values share one transaction, and the file's cursor is committed in that
  * same transaction, so a crash at any instant leaves every value either
  * applied with its cursor or neither (SPEC 4).  Bad values are quarantined
- * with file, offset and reason, and reading goes on.  After the files, the
- * expiries now due are written.
+ * with file, offset and reason, and reading goes on; that includes values
+ * apply.c finds unappliable only while applying them (APPLY_EINPUT), which
+ * are rolled back alone.  After the files, the expiries now due are
+ * written.
  *
  * Webhook log values are delivery records ({"received_at", "endpoint",
  * "attempt", "status", "http_status", "error", "signature", "body"} with
  * "event" allowed instead of "body" when unsigned) or bare events
  * ("object": "event").  A signed record is verified against every
  * configured secret, judging its age by received_at; an invalid one is
- * recorded as a delivery (with its body) and its event is not applied.
+ * recorded as a delivery (with its body) and its event is not applied; a
+ * valid one without received_at is quarantined, its age unknown.
  *
  * One thread per call; the store is the caller's.
  */
@@ -41,7 +44,8 @@ struct ingest_counts {
 	int64_t quarantined;            /* bad input kept aside */
 	int64_t invalid_signature;      /* deliveries whose signature failed */
 	int64_t unverified;             /* signed deliveries read with no secret configured */
-	int64_t ledger_entries;         /* entries appended (including expiries) */
+	int64_t ledger_entries;         /* entries appended, expiries and their
+	                                 * corrections included */
 	int64_t restarted;              /* files re-read from 0 (rotation, truncation) */
 	int64_t pending_bytes;          /* incomplete values left at end of files */
 };

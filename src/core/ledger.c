@@ -97,17 +97,22 @@ ledger_insert(struct store *s, const struct ledger_entry *en, int64_t now, struc
 }
 
 int
-ledger_append(struct store *s, const struct ledger_entry *en, int64_t now, struct err *e)
+ledger_append(struct store *s, const struct ledger_entry *en, int64_t now, int *appended,
+              struct err *e)
 {
 	int rc, late;
 
 	rc = ledger_insert(s, en, now, e);
-	if (rc != LEDGER_APPENDED || strcmp(en->kind, "expire") == 0)
+	if (rc != LEDGER_APPENDED)
+		return rc;
+	if (appended != NULL)
+		(*appended)++;
+	if (strcmp(en->kind, "expire") == 0)
 		return rc;
 	late = expiry_after(s, en->customer, en->effective_at, e);
 	if (late < 0)
 		return -1;
-	if (late && ledger_settle(s, en->customer, now, NULL, e) != 0)
+	if (late && ledger_settle(s, en->customer, now, appended, e) != 0)
 		return -1;
 	return LEDGER_APPENDED;
 }
@@ -416,7 +421,7 @@ out:
 
 int
 ledger_reverse(struct store *s, const char *key, const char *actor,
-               const char *reason, int64_t now, struct err *e)
+               const char *reason, int64_t now, int *appended, struct err *e)
 {
 	sqlite3_stmt *st = store_stmt(s,
 	    "SELECT seq, customer, amount, kind FROM ledger WHERE key = ?", e);
@@ -456,7 +461,7 @@ ledger_reverse(struct store *s, const char *key, const char *actor,
 	en.effective_at = now;
 	en.actor = actor;
 	en.reason = reason;
-	rc = ledger_append(s, &en, now, e);
+	rc = ledger_append(s, &en, now, appended, e);
 	if (rc == LEDGER_EXISTS)
 		err_set(e, "entry %lld (%s) was already reversed", (long long)seq, key);
 	return rc;

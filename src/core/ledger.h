@@ -56,13 +56,19 @@ enum {
 	LEDGER_EXISTS = 1               /* the key was already there: nothing written */
 };
 
-/* Append one entry under its key, update the cached balance, and re-settle
- * the customer's expiries if the entry lands before one already written.
- * Returns LEDGER_APPENDED, LEDGER_EXISTS, or -1. */
-int ledger_append(struct store *s, const struct ledger_entry *en, int64_t now, struct err *e);
+/* Every function below that writes entries adds the number it wrote to
+ * *appended (which may be NULL): the entry itself and every expiry or
+ * expiry correction written with it, so a caller's count is of rows added
+ * to the ledger. */
 
-/* Write the expiry entries now due for one customer (and corrections).
- * *appended (may be NULL) counts entries written. */
+/* Append one entry under its key, update the cached balance, and re-settle
+ * the customer's expiries if the entry lands before one already written
+ * (which may append `expire:<key>:<n>` corrections).  Returns
+ * LEDGER_APPENDED, LEDGER_EXISTS, or -1. */
+int ledger_append(struct store *s, const struct ledger_entry *en, int64_t now, int *appended,
+                  struct err *e);
+
+/* Write the expiry entries now due for one customer (and corrections). */
 int ledger_settle(struct store *s, const char *customer, int64_t now, int *appended,
                   struct err *e);
 
@@ -73,7 +79,7 @@ int ledger_expire_due(struct store *s, int64_t now, int *appended, struct err *e
  * negated amount, ref = key).  Refuses to reverse a reversal, and a second
  * reversal of the same entry returns LEDGER_EXISTS with a message in e. */
 int ledger_reverse(struct store *s, const char *key, const char *actor,
-                   const char *reason, int64_t now, struct err *e);
+                   const char *reason, int64_t now, int *appended, struct err *e);
 
 /* The cached balance (0 for an unknown customer) and the sum of entries. */
 int ledger_balance(struct store *s, const char *customer, int64_t *out, struct err *e);

@@ -41,20 +41,28 @@ static const struct query queries[] = {
 	  "SELECT seq, effective_at, kind, amount, key, expires_at, actor, reason, ref, recorded_at "
 	  "FROM ledger WHERE customer = ?1 AND seq > COALESCE(?2, 0) "
 	  "ORDER BY seq LIMIT ?3" },
-	{ "events", 3,
+	/* After ?3, an event id: the events after it in (created, id) order. */
+	{ "events", 4,
 	  "SELECT id, type, created, state, delivery_count, object_id, customer, note "
 	  "FROM events WHERE (?1 IS NULL OR customer = ?1) AND (?2 IS NULL OR created < ?2) "
-	  "ORDER BY created DESC, id DESC LIMIT ?3" },
-	{ "deliveries", 3,
+	  "AND (?3 IS NULL OR (created, id) < (SELECT created, id FROM events WHERE id = ?3)) "
+	  "ORDER BY created DESC, id DESC LIMIT ?4" },
+	{ "event-exists", 1,
+	  "SELECT 1 FROM events WHERE id = ?1" },
+	{ "deliveries", 4,
 	  "SELECT d.id, d.event_id, e.type, d.received_at, d.status, d.http_status, d.sig_state, "
 	  "d.sig_error, d.error, d.endpoint, d.attempt, d.source, d.source_offset "
 	  "FROM deliveries AS d LEFT JOIN events AS e ON e.id = d.event_id "
 	  "WHERE (?1 = 0 OR d.status = 'failed' OR d.sig_state = 'invalid') "
-	  "AND (?2 IS NULL OR e.customer = ?2) "
-	  "ORDER BY d.id DESC LIMIT ?3" },
-	{ "quarantine", 1,
+	  "AND (?2 IS NULL OR e.customer = ?2) AND (?3 IS NULL OR d.id < ?3) "
+	  "ORDER BY d.id DESC LIMIT ?4" },
+	{ "quarantine", 2,
 	  "SELECT id, kind, source, source_offset, size, reason, quarantined_at, "
-	  "CAST(excerpt AS TEXT) AS excerpt FROM quarantine ORDER BY id LIMIT ?1" },
+	  "CAST(excerpt AS TEXT) AS excerpt FROM quarantine WHERE id > COALESCE(?1, 0) "
+	  "ORDER BY id LIMIT ?2" },
+	{ "customer-exists", 1,
+	  "SELECT 1 FROM customers WHERE id = ?1 "
+	  "UNION ALL SELECT 1 FROM ledger WHERE customer = ?1 LIMIT 1" },
 };
 
 int

@@ -5,8 +5,9 @@
  * Each is one SQL statement in the table in query.c, run with bound
  * parameters; rows come back as plain values so the command line can print
  * text or JSON and the console can draw them, without either touching SQL.
- * Lists are keyset-paginated by the caller's `after` parameter where the
- * query takes one; none uses OFFSET.
+ * Every list (customers, ledger, events, deliveries, quarantine) takes, as
+ * its last two parameters, a cursor (the key of the last row of the previous
+ * page, NULL for the first) and a limit: keyset pages, never OFFSET.
  */
 #ifndef TALLY_QUERY_H
 #define TALLY_QUERY_H

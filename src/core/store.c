@@ -29,6 +29,7 @@ struct store {
 	sqlite3 *db;
 	char *path;
 	int in_txn;
+	int readonly;
 	int version;
 	struct stmt_slot cache[STMT_CACHE];
 };
@@ -58,6 +59,8 @@ store_prepare_file(const char *path, int flags, struct err *e)
 		return err_set(e, "%s: %s", path, strerror(errno));
 	if (flags & (STORE_READONLY | STORE_NOCREATE))
 		return err_set(e, "%s: no mirror here (run `tally ingest` or `tally sync` first, or pass --db)", path);
+	if ((flags & STORE_MKDIR) && mkdir_parents(path, 0700, e) != 0)
+		return err_prefix(e, "%s: ", path);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0 && errno != EEXIST)
 		return err_set(e, "%s: cannot create mirror: %s", path, strerror(errno));
@@ -84,6 +87,10 @@ store_migrate(struct store *s, struct err *e)
 	if (version > latest)
 		return err_set(e, "%s: schema version %d is newer than this tally knows (%d); "
 		    "upgrade tally rather than risk the mirror", s->path, version, latest);
+	if (version < latest && s->readonly)
+		return err_set(e, "%s: schema version %d needs upgrading to %d, which read-only mode "
+		    "cannot do; run a writing command (tally ingest) without read-only mode once",
+		    s->path, version, latest);
 
 	for (i = 0; i < store_migration_count; i++) {
 		const struct store_migration *m = &store_migrations[i];
@@ -124,6 +131,7 @@ store_open(const char *path, int flags, struct store **out, struct err *e)
 		return -1;
 	s = xcalloc(1, sizeof *s);
 	s->path = xstrdup(path);
+	s->readonly = (flags & STORE_READONLY) != 0;
 	oflags = (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY
 	                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	oflags |= SQLITE_OPEN_NOMUTEX;

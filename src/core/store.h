@@ -29,13 +29,19 @@ struct store_migration {
 extern const struct store_migration store_migrations[];
 extern const int store_migration_count;
 
-#define STORE_READONLY 0x1     /* open an existing mirror read-only */
+#define STORE_READONLY 0x1     /* open an existing mirror read-only (SQLite
+                                  SQLITE_OPEN_READONLY): no write, no
+                                  migration, no chmod */
 #define STORE_NOCREATE 0x2     /* open an existing mirror; do not create one */
+#define STORE_MKDIR 0x4        /* when creating it, create its missing
+                                  directories too, mode 0700 */
 
 struct store;
 
-/* Open (creating if needed, unless STORE_READONLY) and migrate.  On success
- * *out is a new store the caller frees with store_close. */
+/* Open (creating if needed, unless STORE_READONLY or STORE_NOCREATE) and
+ * migrate.  A mirror opened STORE_READONLY whose schema is older than this
+ * build is refused rather than migrated.  On success *out is a new store the
+ * caller frees with store_close. */
 int store_open(const char *path, int flags, struct store **out, struct err *e);
 void store_close(struct store *s);         /* NULL is a no-op */
 

@@ -95,6 +95,8 @@ get_str(struct dec *d, const json_t *o, const char *pre, const char *path, int r
 		return req ? dec_missing(d, pre, path) : 0;
 	if (!json_is_string(v))
 		return dec_fail(d, pre, path, strlen(path), "expected a string");
+	if (req && json_string_length(v) == 0)
+		return dec_fail(d, pre, path, strlen(path), "empty");
 	*out = arena_strndup(d->a, json_string_value(v), json_string_length(v));
 	return 0;
 }
@@ -156,6 +158,8 @@ get_ref(struct dec *d, const json_t *o, const char *pre, const char *path, int r
 	id = json_is_object(v) ? json_object_get(v, "id") : v;
 	if (!json_is_string(id))
 		return dec_fail(d, pre, path, strlen(path), "expected a string or an object with an id");
+	if (req && json_string_length(id) == 0)
+		return dec_fail(d, pre, path, strlen(path), "empty");
 	*out = arena_strndup(d->a, json_string_value(id), json_string_length(id));
 	return 0;
 }
@@ -347,6 +351,25 @@ decode_invoice(struct dec *d, const json_t *o, struct s_invoice *inv)
 	if (inv->subscription == NULL &&
 	    get_ref(d, o, "", "parent.subscription_details.subscription", 0, &inv->subscription) < 0)
 		return -1;
+	/* Since basil an invoice names its payment only through its invoice
+	 * payments (present when expanded, as sync lists invoices): the
+	 * first paid one's intent. */
+	if (inv->payment_intent == NULL) {
+		const json_t *pays;
+		const char *status;
+		int pmore;
+
+		if (get_list(d, o, "", "payments", &pays, &pmore) < 0)
+			return -1;
+		for (i = 0; i < json_array_size(pays) && inv->payment_intent == NULL; i++) {
+			if (list_elem(d, pays, i, "payments", where, sizeof where, &el) < 0 ||
+			    get_str(d, el, where, "status", 0, &status) < 0)
+				return -1;
+			if (status != NULL && strcmp(status, "paid") == 0 &&
+			    get_ref(d, el, where, "payment.payment_intent", 0, &inv->payment_intent) < 0)
+				return -1;
+		}
+	}
 	inv->nlines = json_array_size(data);
 	inv->lines = arena_alloc(d->a, (inv->nlines ? inv->nlines : 1) * sizeof *inv->lines);
 	for (i = 0; i < inv->nlines; i++) {
@@ -547,7 +570,8 @@ stripe_object_decode(struct arena *a, const json_t *obj, struct stripe_object *o
 		rc = 0;
 		goto out;
 	}
-	if (out->kind != SK_ENTITLEMENT_SUMMARY && out->id == NULL) {
+	if (out->kind != SK_ENTITLEMENT_SUMMARY && (out->id == NULL || *out->id == '\0')) {
+		d.id = NULL;
 		if (get_str(&d, obj, "", "id", 1, &out->id) < 0)
 			goto out;
 	}

@@ -22,9 +22,10 @@
  * optional absent strings NULL.
  *
  * Errors name the object and the field: "invoice in_123: customer: missing".
- * Required fields are missing when absent or null; a field that is present
- * with the wrong JSON type is an error even when it is optional (tally would
- * otherwise misread a shape it does not know).
+ * Required fields are missing when absent or null, and may not be empty
+ * strings (an invoice of customer "" could not be credited to anyone); a
+ * field that is present with the wrong JSON type is an error even when it is
+ * optional (tally would otherwise misread a shape it does not know).
  */
 #ifndef TALLY_STRIPE_DECODE_H
 #define TALLY_STRIPE_DECODE_H

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -314,6 +315,30 @@ time_parse(const char *s, int64_t *out)
 		return -1;
 	*out = t;
 	return 0;
+}
+
+int
+mkdir_parents(const char *path, unsigned int mode, struct err *e)
+{
+	char *dir = xstrdup(path), *p;
+	struct stat st;
+	int rc = 0;
+
+	for (p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(dir, (mode_t)mode) != 0 && errno != EEXIST) {
+			rc = err_set(e, "%s: cannot create directory: %s", dir, strerror(errno));
+			goto out;
+		}
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			rc = err_set(e, "%s: not a directory", dir);
+			goto out;
+		}
+		*p = '/';
+	}
+out:
+	free(dir);
+	return rc;
 }
 
 int

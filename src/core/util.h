@@ -62,6 +62,11 @@ int time_parse(const char *s, int64_t *out);
 /* Parse a whole decimal int64 (optional sign, no junk).  0 ok, -1 bad. */
 int parse_int64(const char *s, int64_t *out);
 
+/* Create the missing directories leading to the file `path` (not the file
+ * itself), each with `mode` as the umask allows; existing ones are left as
+ * they are.  0, or -1 with the directory and the reason in e. */
+int mkdir_parents(const char *path, unsigned int mode, struct err *e);
+
 /* Mask a secret for display: "sk_test_...9f2a".  Writes into out. */
 void secret_mask(const char *secret, char *out, size_t outsz);
 

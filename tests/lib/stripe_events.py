@@ -58,6 +58,14 @@ Use as a module:
     se.write_logs(h, "/tmp/out", secret="whsec_x", shuffle=True, order_seed=3)
 
 or from the command line (python3 stripe_events.py --help).
+
+State for the fake Stripe API server (tests/lib/fake_stripe.py): with
+--stripe-state DIR (or write_stripe_state(h, DIR)) the same history is also
+written as DIR/state.json: the final state of every object (the object of its
+last event, rendered in the current API shape, 2025-03-31.basil, whatever the
+version of that event), the catalog's prices, every event (full bodies, as in
+the logs), "now" = the end of the history, a webhook endpoint and the API key
+sk_test_tally_fake_0000000000.  The logs and expected.json are unchanged.
 Standard library only.
 """
 
@@ -135,6 +143,7 @@ class History:
         self.now = 0
         self.start = 0
         self.api_upgrade_at = 0
+        self.final = {}             # object id -> its last event (new shape) or raw state
 
 
 def add_months(ts, k, anchor_day=None):
@@ -211,65 +220,15 @@ class _Gen:
             "type": etype,
         }
         self.h.events.append(ev)
+        if obj.get("id"):
+            # The object's latest state: this event when it is already in
+            # the current shape, else a raw copy to render in it later.
+            self.h.final[obj["id"]] = ev if new else copy.deepcopy(obj)
         return t
 
     def render(self, obj, new):
         """The object as the event's API version renders it."""
-        o = copy.deepcopy(obj)
-        kind = o.get("object")
-        if kind == "invoice":
-            sub = o.pop("_subscription", None)
-            charge = o.pop("_charge", None)
-            pi = o.pop("_payment_intent", None)
-            for line in o["lines"]["data"]:
-                price = line.pop("_price")
-                lsub = line.pop("_subscription", None)
-                if new:
-                    line["pricing"] = {"type": "price_details",
-                                       "price_details": {"price": price,
-                                                         "product": _product(price)},
-                                       "unit_amount_decimal": str(_unit_amount(price))}
-                    line["parent"] = ({"type": "subscription_item_details",
-                                       "subscription_item_details": {
-                                           "subscription": lsub, "proration": False,
-                                           "subscription_item": line.get("_si")},
-                                       "invoice_item_details": None}
-                                      if lsub else
-                                      {"type": "invoice_item_details",
-                                       "invoice_item_details": {"invoice_item": _invoice_item_id(line),
-                                                                "proration": False,
-                                                                "subscription": None},
-                                       "subscription_item_details": None})
-                else:
-                    line["price"] = _price_object(price)
-                    line["plan"] = None
-                    line["subscription"] = lsub
-                    line["proration"] = False
-                    line["type"] = "subscription" if lsub else "invoiceitem"
-                line.pop("_si", None)
-            if new:
-                o["parent"] = ({"type": "subscription_details", "quote_details": None,
-                                "subscription_details": {"metadata": {}, "subscription": sub}}
-                               if sub else None)
-            else:
-                o["subscription"] = sub
-                o["charge"] = charge
-                o["payment_intent"] = pi
-        elif kind == "subscription":
-            ps, pe = o.pop("_period")
-            for it in o["items"]["data"]:
-                if new:
-                    it["current_period_start"] = ps
-                    it["current_period_end"] = pe
-                it["price"] = _price_object(it.pop("_price"))
-            if not new:
-                o["current_period_start"] = ps
-                o["current_period_end"] = pe
-        elif kind == "charge":
-            if new:
-                o.pop("refunds", None)      # not included since 2022-11-15
-                o.pop("invoice", None)      # gone in basil
-        return o
+        return _render(obj, new)
 
     # --- the history --------------------------------------------------------
     def run(self):
@@ -746,6 +705,66 @@ class _Gen:
         self.h.deliveries = out
 
 
+def _render(obj, new):
+    """obj (raw, with the generator's "_" fields) as API version NEW_API (new)
+    or OLD_API renders it."""
+    o = copy.deepcopy(obj)
+    kind = o.get("object")
+    if kind == "invoice":
+        sub = o.pop("_subscription", None)
+        charge = o.pop("_charge", None)
+        pi = o.pop("_payment_intent", None)
+        for line in o["lines"]["data"]:
+            price = line.pop("_price")
+            lsub = line.pop("_subscription", None)
+            if new:
+                line["pricing"] = {"type": "price_details",
+                                   "price_details": {"price": price,
+                                                     "product": _product(price)},
+                                   "unit_amount_decimal": str(_unit_amount(price))}
+                line["parent"] = ({"type": "subscription_item_details",
+                                   "subscription_item_details": {
+                                       "subscription": lsub, "proration": False,
+                                       "subscription_item": line.get("_si")},
+                                   "invoice_item_details": None}
+                                  if lsub else
+                                  {"type": "invoice_item_details",
+                                   "invoice_item_details": {"invoice_item": _invoice_item_id(line),
+                                                            "proration": False,
+                                                            "subscription": None},
+                                   "subscription_item_details": None})
+            else:
+                line["price"] = _price_object(price)
+                line["plan"] = None
+                line["subscription"] = lsub
+                line["proration"] = False
+                line["type"] = "subscription" if lsub else "invoiceitem"
+            line.pop("_si", None)
+        if new:
+            o["parent"] = ({"type": "subscription_details", "quote_details": None,
+                            "subscription_details": {"metadata": {}, "subscription": sub}}
+                           if sub else None)
+        else:
+            o["subscription"] = sub
+            o["charge"] = charge
+            o["payment_intent"] = pi
+    elif kind == "subscription":
+        ps, pe = o.pop("_period")
+        for it in o["items"]["data"]:
+            if new:
+                it["current_period_start"] = ps
+                it["current_period_end"] = pe
+            it["price"] = _price_object(it.pop("_price"))
+        if not new:
+            o["current_period_start"] = ps
+            o["current_period_end"] = pe
+    elif kind == "charge":
+        if new:
+            o.pop("refunds", None)      # not included since 2022-11-15
+            o.pop("invoice", None)      # gone in basil
+    return o
+
+
 def _invoice_item_id(line):
     """A stable invoice item id for a one-off line (new shape)."""
     return "ii_" + hashlib.sha1(line["id"].encode()).hexdigest()[:24]
@@ -770,6 +789,56 @@ def _price_object(price):
                            "interval_count": 1, "usage_type": "licensed"} if plan else None),
             "type": "recurring" if plan else "one_time",
             "unit_amount": _unit_amount(price)}
+
+
+STATE_API_KEY = "sk_test_tally_fake_0000000000"
+STATE_ENDPOINT_ID = "we_tally_fake_0000000000"
+
+
+def stripe_state(h):
+    """The fake Stripe server's state.json contents for h (see the module
+    docstring)."""
+    objs = [_price_object(p) for p in list(PLANS) + list(TOPUPS)]
+    objs += [copy.deepcopy(f["data"]["object"]) if f.get("object") == "event" else _invoice_payments(f)
+             for f in h.final.values()]
+    # Newest last; the fake orders lists by created, ties by position here.
+    objs.sort(key=lambda o: o.get("created") or 0)
+    endpoint = {"id": STATE_ENDPOINT_ID, "object": "webhook_endpoint", "api_version": None,
+                "application": None, "created": h.start, "description": None,
+                "enabled_events": ["*"], "livemode": False, "metadata": {},
+                "status": "enabled", "url": ENDPOINT}
+    return {"api_key": STATE_API_KEY, "now": h.now, "api_version": NEW_API,
+            "objects": objs, "events": h.events, "webhook_endpoints": [endpoint]}
+
+
+def _invoice_payments(f):
+    """f rendered as the API returns it to tally's sync, which lists invoices
+    with expand[]=data.payments: since basil an invoice names its payment
+    only through its invoice payments."""
+    o = _render(f, True)
+    pi = f.get("_payment_intent") if f.get("object") == "invoice" else None
+    if pi:
+        o["payments"] = {"object": "list", "has_more": False, "url": "/v1/invoice_payments",
+                         "data": [{"id": "inpay_" + hashlib.sha1(o["id"].encode()).hexdigest()[:24],
+                                   "object": "invoice_payment", "invoice": o["id"],
+                                   "amount_paid": o.get("amount_paid"), "currency": o.get("currency"),
+                                   "is_default": True, "livemode": False,
+                                   "payment": {"type": "payment_intent", "payment_intent": pi},
+                                   "status": "paid", "created": o.get("created")}]}
+    return o
+
+
+def write_stripe_state(h, out_dir):
+    """Write out_dir/state.json for the fake Stripe server; returns its
+    contents."""
+    os.makedirs(out_dir, exist_ok=True)
+    st = stripe_state(h)
+    tmp = os.path.join(out_dir, "state.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(st, f, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, os.path.join(out_dir, "state.json"))
+    return st
 
 
 def generate(opts=None, **kw):
@@ -917,6 +986,9 @@ def main(argv=None):
     p.add_argument("--same-second", action="store_true",
                    help="charge an invoice in the second it is finalized (invoice.finalized "
                    "and invoice.paid then share `created`), as Stripe often does")
+    p.add_argument("--stripe-state", metavar="DIR", default=None,
+                   help="also write DIR/state.json for the fake Stripe API server "
+                   "(tests/lib/fake_stripe.py): the final objects and every event")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     a = p.parse_args(argv)
     if a.customers < 0 or a.months < 1 or a.parts < 1:
@@ -927,6 +999,8 @@ def main(argv=None):
     h = generate(opts)
     s = write_logs(h, a.out_dir, secret=a.secret, shuffle=a.shuffle,
                    duplicate_all=a.duplicate_all, order_seed=a.order_seed, parts=a.parts)
+    if a.stripe_state:
+        write_stripe_state(h, a.stripe_state)
     if not a.quiet:
         c = s["counts"]
         print("%d customers, %d events in %d webhook log entries, %d usage lines "

@@ -654,6 +654,16 @@ test_errors(struct arena *a)
 	         "expected a string or an object with an id");
 	want_err(a, "{'object':'customer','id':'cus_1','deleted':'yes'}",
 	         "customer cus_1: deleted: expected true or false");
+	/* An empty required string names nothing: a paid invoice of customer
+	 * "" could be credited to no one. */
+	want_err(a, "{'object':'invoice','id':'in_123','customer':'','status':'paid'}",
+	         "invoice in_123: customer: empty");
+	want_err(a, "{'object':'invoice','id':'in_123','customer':{'id':''},'status':'paid'}",
+	         "invoice in_123: customer: empty");
+	want_err(a, "{'object':'subscription','id':'sub_1','customer':'cus_1','status':''}",
+	         "subscription sub_1: status: empty");
+	want_err(a, "{'object':'invoice','id':'','customer':'cus_1','status':'paid'}",
+	         "invoice: id: empty");
 }
 
 static void

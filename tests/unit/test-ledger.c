@@ -41,7 +41,7 @@ add(struct store *s, const char *kind, const char *key, int64_t amount, int64_t 
 	en.effective_at = at;
 	en.expires_at = expires;
 	store_begin(s, &e);
-	rc = ledger_append(s, &en, now, &e);
+	rc = ledger_append(s, &en, now, NULL, &e);
 	if (rc < 0)
 		printf("# %s\n", e.msg);
 	store_commit(s, &e);
@@ -131,18 +131,47 @@ main(void)
 	is_int(balance(s), 0, "balance is zero");
 	store_close(s);
 
+	/* The count of entries written includes the corrections a late entry
+	 * causes. */
+	s = fresh();
+	add(s, "grant", "grant:invoice:in_5", 100, 10, 50, 10);
+	is_int(expire_due(s, 60), 1, "the grant expires");
+	{
+		struct ledger_entry en;
+		int n = 0;
+
+		memset(&en, 0, sizeof en);
+		en.customer = "cus_1";
+		en.kind = "consume";
+		en.key = "consume:usage:c";
+		en.amount = -30;
+		en.effective_at = 20;
+		store_begin(s, &e);
+		is_int(ledger_append(s, &en, 70, &n, &e), LEDGER_APPENDED, "late usage is appended");
+		is_int(n, 2, "counted with the expiry correction it caused");
+		is_int(ledger_append(s, &en, 70, &n, &e), LEDGER_EXISTS, "again: a no-op");
+		is_int(n, 2, "counting nothing");
+		is_int(ledger_reverse(s, "consume:usage:c", "ops", "x", 80, &n, &e), LEDGER_APPENDED,
+		    "a reversal is appended");
+		is_int(n, 3, "and counted");
+		store_commit(s, &e);
+	}
+	is_int(expired(s, "grant:invoice:in_5"), -70, "the correction: 70 of 100 expired");
+	store_close(s);
+
 	/* Reversal: once, never of a reversal. */
 	s = fresh();
 	add(s, "grant", "grant:invoice:in_4", 700, 10, 0, 10);
 	store_begin(s, &e);
-	is_int(ledger_reverse(s, "grant:invoice:in_4", "ops", "wrong price", 20, &e), LEDGER_APPENDED,
-	    "a grant is reversed");
-	is_int(ledger_reverse(s, "grant:invoice:in_4", "ops", "again", 21, &e), LEDGER_EXISTS,
+	is_int(ledger_reverse(s, "grant:invoice:in_4", "ops", "wrong price", 20, NULL, &e),
+	    LEDGER_APPENDED, "a grant is reversed");
+	is_int(ledger_reverse(s, "grant:invoice:in_4", "ops", "again", 21, NULL, &e), LEDGER_EXISTS,
 	    "a second reversal is refused");
 	ok(strstr(e.msg, "already reversed") != NULL, "and says so: %s", e.msg);
-	ok(ledger_reverse(s, "reverse:grant:invoice:in_4", "ops", "x", 22, &e) < 0 &&
+	ok(ledger_reverse(s, "reverse:grant:invoice:in_4", "ops", "x", 22, NULL, &e) < 0 &&
 	    strstr(e.msg, "itself a reversal") != NULL, "a reversal is not reversed: %s", e.msg);
-	ok(ledger_reverse(s, "grant:invoice:nope", "ops", "x", 22, &e) < 0, "unknown key: %s", e.msg);
+	ok(ledger_reverse(s, "grant:invoice:nope", "ops", "x", 22, NULL, &e) < 0, "unknown key: %s",
+	    e.msg);
 	store_commit(s, &e);
 	is_int(balance(s), 0, "reversed grant leaves zero");
 	store_close(s);

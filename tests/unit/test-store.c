@@ -32,8 +32,8 @@ main(void)
 	en.key = "grant:invoice:in_1";
 	en.effective_at = 100;
 	store_begin(s, &e);
-	is_int(ledger_append(s, &en, 100, &e), LEDGER_APPENDED, "first append writes");
-	is_int(ledger_append(s, &en, 100, &e), LEDGER_EXISTS, "same key again is a no-op");
+	is_int(ledger_append(s, &en, 100, NULL, &e), LEDGER_APPENDED, "first append writes");
+	is_int(ledger_append(s, &en, 100, NULL, &e), LEDGER_EXISTS, "same key again is a no-op");
 	store_commit(s, &e);
 
 	rc = store_exec(s, "UPDATE ledger SET amount = 1000000", &e);
