@@ -129,7 +129,7 @@ NOW=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["now"]
 export TALLY_NOW=$NOW
 cp "$tmp/state/state.json" "$tmp/state.orig.json"
 
-echo "1..$((34 + KILLS))"
+echo "1..$((35 + KILLS))"
 echo "# history seed $SEED ($CUSTOMERS customers, $MONTHS months)"
 
 # --- a clean sync ------------------------------------------------------------------
@@ -193,14 +193,29 @@ inv["id"] = "in_catchup0001"
 inv["created"] = now + 600
 for l in (inv.get("lines") or {}).get("data", []):
     l["id"] = "il_catchup_" + l["id"]
+# Stripe says the line list is cut short: the event carries none of them,
+# the object (as a list page would give it) all of them, and tally must
+# complete it from /v1/invoices/{id}/lines before granting.
+inv["lines"]["has_more"] = True
 objs.append(inv)
+partial = copy.deepcopy(inv)
+partial["lines"]["data"] = []
 ev = {"id": "evt_catchup0001", "object": "event", "api_version": st["events"][-1].get("api_version"),
       "created": now + 600, "livemode": False, "pending_webhooks": 0, "type": "invoice.paid",
-      "data": {"object": inv}, "request": {"id": None, "idempotency_key": None}}
+      "data": {"object": partial}, "request": {"id": None, "idempotency_key": None}}
 st["events"].append(ev)
-# A customer renamed by an event newer than any list page, and by one older.
+# A deletion stub of a kind Stripe never deletes: quarantined, not fatal.
+st["events"].append({"id": "evt_catchup0004", "object": "event", "created": now + 601,
+                     "livemode": False, "pending_webhooks": 0, "type": "charge.deleted",
+                     "api_version": ev["api_version"],
+                     "data": {"object": {"id": "ch_catchup_stub", "object": "charge", "deleted": True}},
+                     "request": {"id": None, "idempotency_key": None}})
+# A customer renamed by an event newer than the first sync's list page.
 cus = next(o for o in objs if o.get("object") == "customer")
 new = dict(cus, name="Renamed By Event")
+objs[objs.index(cus)] = new
+# Stripe's clock has moved on past all of it.
+st["now"] = now + 7200
 st["events"].append({"id": "evt_catchup0002", "object": "event", "created": now + 3600,
                      "livemode": False, "pending_webhooks": 0, "type": "customer.updated",
                      "api_version": ev["api_version"], "data": {"object": new},
@@ -223,8 +238,11 @@ report "a sync after new events exits 0" $? "$tmp/catch.err"
 want=$(sql "$tmp/catch.db" "SELECT amount FROM ledger WHERE key = ?" "grant:invoice:$orig_inv")
 got=$(sql "$tmp/catch.db" "SELECT amount FROM ledger WHERE key = 'grant:invoice:in_catchup0001'")
 [ -n "$want" ] && [ "$got" = "$want" ]
-report "the new paid invoice was caught up and granted once ($got, like $orig_inv: $want)" $?
-got=$(sql "$tmp/catch.db" "SELECT count(*) FROM events WHERE id LIKE 'evt_catchup%'")
+report "the new paid invoice (lines cut short) was caught up, completed and granted once ($got, like $orig_inv: $want)" $?
+got=$(sql "$tmp/catch.db" "SELECT count(*) FROM quarantine WHERE kind = 'api' AND reason LIKE '%evt_catchup0004%'")
+[ "$got" = 1 ]
+report "an event tally cannot apply is quarantined with its id and the rest goes on" $?
+got=$(sql "$tmp/catch.db" "SELECT count(*) FROM events WHERE id IN ('evt_catchup0001', 'evt_catchup0002')")
 [ "$got" = 2 ]
 report "every new event is in the mirror once" $?
 got=$(sql "$tmp/catch.db" "SELECT name FROM customers WHERE id = ?" "$cus_id")
@@ -235,7 +253,7 @@ report "an event newer than the list page wins (name: $got)" $?
 got=$(sql "$tmp/catch.db" "SELECT name FROM customers WHERE id = ?" "$cus_id")
 state=$(sql "$tmp/catch.db" "SELECT state FROM events WHERE id = 'evt_catchup0003'")
 [ "$got" = "Renamed By Event" ] && [ "$state" = superseded ]
-report "an older list page and an older event do not undo it ($got; old event $state)" $?
+report "a later list page agrees, and an older event arriving late does not undo it ($got; old event $state)" $?
 got=$(sql "$tmp/catch.db" "SELECT count(*) FROM ledger WHERE key = 'grant:invoice:in_catchup0001'")
 [ "$got" = 1 ]
 report "and the caught-up grant is still there once" $?

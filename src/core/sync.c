@@ -87,38 +87,42 @@ struct refetch {
 	const char *expand;             /* expand[] value, or NULL */
 	const char *select;             /* ids wanting a fetch, after ? */
 	const char *clear;              /* clear the mark once fetched */
+	/* Credits the object's state implies, derived again once the mark is
+	 * cleared (a fetch older than the mirror changes no row, but an
+	 * invoice held back by its mark may now grant). */
+	int (*effects)(struct apply_ctx *c, const char *id, struct err *e);
 };
 
 static const struct refetch refetches[] = {
 	{ "/v1/customers/", NULL,
 	  "SELECT id FROM customers WHERE (refetch = 1 OR placeholder = 1) AND id > ? "
 	  "ORDER BY id LIMIT 100",
-	  "UPDATE customers SET refetch = 0 WHERE id = ?" },
+	  "UPDATE customers SET refetch = 0 WHERE id = ?", NULL },
 	{ "/v1/subscriptions/", NULL,
 	  "SELECT id FROM subscriptions WHERE (refetch = 1 OR placeholder = 1) AND id > ? "
 	  "ORDER BY id LIMIT 100",
-	  "UPDATE subscriptions SET refetch = 0 WHERE id = ?" },
+	  "UPDATE subscriptions SET refetch = 0 WHERE id = ?", NULL },
 	{ "/v1/invoices/", "payments",
 	  "SELECT id FROM invoices WHERE (refetch = 1 OR placeholder = 1) AND id > ? "
 	  "ORDER BY id LIMIT 100",
-	  "UPDATE invoices SET refetch = 0 WHERE id = ?" },
+	  "UPDATE invoices SET refetch = 0 WHERE id = ?", apply_effects_invoice },
 	{ "/v1/checkout/sessions/", NULL,
 	  "SELECT id FROM checkout_sessions WHERE refetch = 1 AND id > ? ORDER BY id LIMIT 100",
-	  "UPDATE checkout_sessions SET refetch = 0 WHERE id = ?" },
+	  "UPDATE checkout_sessions SET refetch = 0 WHERE id = ?", apply_effects_checkout },
 	{ "/v1/charges/", NULL,
 	  "SELECT id FROM charges WHERE refetch = 1 AND id > ? ORDER BY id LIMIT 100",
-	  "UPDATE charges SET refetch = 0 WHERE id = ?" },
+	  "UPDATE charges SET refetch = 0 WHERE id = ?", NULL },
 	{ "/v1/refunds/", NULL,
 	  "SELECT id FROM reversals WHERE kind = 'refund' AND refetch = 1 AND id > ? "
 	  "ORDER BY id LIMIT 100",
-	  "UPDATE reversals SET refetch = 0 WHERE id = ?" },
+	  "UPDATE reversals SET refetch = 0 WHERE id = ?", NULL },
 	{ "/v1/disputes/", NULL,
 	  "SELECT id FROM reversals WHERE kind = 'dispute' AND refetch = 1 AND id > ? "
 	  "ORDER BY id LIMIT 100",
-	  "UPDATE reversals SET refetch = 0 WHERE id = ?" },
+	  "UPDATE reversals SET refetch = 0 WHERE id = ?", NULL },
 	{ "/v1/billing/credit_grants/", NULL,
 	  "SELECT id FROM credit_grants WHERE refetch = 1 AND id > ? ORDER BY id LIMIT 100",
-	  "UPDATE credit_grants SET refetch = 0 WHERE id = ?" },
+	  "UPDATE credit_grants SET refetch = 0 WHERE id = ?", NULL },
 };
 #define NREFETCHES (sizeof refetches / sizeof refetches[0])
 
@@ -341,6 +345,30 @@ complete_object(struct sync *y, json_t *obj, struct err *e)
 	return 0;
 }
 
+/* Applies run under a savepoint: one that apply finds unappliable
+ * (APPLY_EINPUT: the object itself is at fault) is rolled back alone and
+ * quarantined, and the rest of the page goes on. */
+static int
+savepoint_begin(struct sync *y, struct err *e)
+{
+	return store_exec(y->s, "SAVEPOINT object", e);
+}
+
+static int
+savepoint_end(struct sync *y, struct apply_ctx *c, int rc, const char *source, const json_t *v,
+              struct err *e)
+{
+	char why[sizeof e->msg];
+
+	if (rc != APPLY_EINPUT)
+		return rc != 0 ? rc : store_exec(y->s, "RELEASE object", e);
+	snprintf(why, sizeof why, "%s", e->msg);
+	if (store_exec(y->s, "ROLLBACK TO object", e) != 0 ||
+	    store_exec(y->s, "RELEASE object", e) != 0)
+		return -1;
+	return quarantine_json(y, c, source, v, why, e);
+}
+
 /* Decode and apply one object at version ver, in the caller's transaction.
  * An object that does not decode is quarantined. */
 static int
@@ -354,7 +382,10 @@ apply_json(struct sync *y, struct apply_ctx *c, json_t *obj, int64_t ver, const 
 	arena_reset(&y->arena);
 	if (stripe_object_decode(&y->arena, obj, &o, &de) != 0)
 		return quarantine_json(y, c, source, obj, de.msg, e);
-	if (apply_object(c, &o, ver, ingest_json_hash(obj), &res, e) != 0)
+	if (savepoint_begin(y, e) != 0)
+		return -1;
+	if (savepoint_end(y, c, apply_object(c, &o, ver, ingest_json_hash(obj), &res, e), source,
+	    obj, e) != 0)
 		return -1;
 	y->n.objects++;
 	return 0;
@@ -789,7 +820,15 @@ refetch_one(struct sync *y, const struct refetch *f, const char *id, struct err 
 	if ((st = store_stmt(y->s, f->clear, e)) == NULL)
 		goto rollback;
 	bind_text(st, 1, id);
-	if (store_step_done(y->s, st, e) != 0 || store_commit(y->s, e) != 0)
+	if (store_step_done(y->s, st, e) != 0)
+		goto rollback;
+	if (f->effects != NULL && (rc = f->effects(&c, id, e)) != 0) {
+		if (rc != APPLY_EINPUT)
+			goto rollback;
+		if (apply_quarantine(&c, "api", source, 0, 0, e->msg, id, strlen(id), e) != 0)
+			goto rollback;
+	}
+	if (store_commit(y->s, e) != 0)
 		goto rollback;
 	json_decref(obj);
 	y->n.refetched++;
@@ -857,12 +896,16 @@ apply_event_json(struct sync *y, struct apply_ctx *c, json_t *ev, struct err *e)
 		return quarantine_json(y, c, "GET /v1/events", ev, de.msg, e);
 	if ((raw = json_dumps(ev, JSON_COMPACT)) == NULL)
 		return err_set(e, "event %s: out of memory", se.id);
+	if (savepoint_begin(y, e) != 0) {
+		free(raw);
+		return -1;
+	}
 	rc = apply_event(c, &se, raw, strlen(raw),
 	    ingest_json_hash(json_object_get(json_object_get(ev, "data"), "object")), &res, e);
 	free(raw);
 	if (rc == 0 && res == APPLY_APPLIED)
 		y->n.events_applied++;
-	return rc;
+	return savepoint_end(y, c, rc, "GET /v1/events", ev, e);
 }
 
 /* Apply events (an array, oldest first) in one transaction and move the
