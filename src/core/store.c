@@ -292,27 +292,29 @@ store_step_done(struct store *s, sqlite3_stmt *st, struct err *e)
 	return 0;
 }
 
-int
-store_meta_get_int(struct store *s, const char *key, int64_t *out)
+/* The one statement each that reads and writes meta. */
+static int
+meta_get(struct store *s, const char *key, int64_t *iv, char *tv, size_t tn)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT value FROM meta WHERE key = ?", NULL);
 	int rc;
 
+	if (tv != NULL)
+		tv[0] = '\0';
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, key);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		return 0;
-	}
+	if (rc == SQLITE_ROW && iv != NULL)
+		*iv = sqlite3_column_int64(st, 0);
+	if (rc == SQLITE_ROW && tv != NULL)
+		snprintf(tv, tn, "%s", col_text(st, 0));
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 1 : -1;
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
-int
-store_meta_set_int(struct store *s, const char *key, int64_t v, struct err *e)
+static int
+meta_set(struct store *s, const char *key, const int64_t *iv, const char *tv, struct err *e)
 {
 	sqlite3_stmt *st = store_stmt(s,
 	    "INSERT INTO meta(key, value) VALUES (?, ?) "
@@ -321,8 +323,35 @@ store_meta_set_int(struct store *s, const char *key, int64_t v, struct err *e)
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, key);
-	bind_int(st, 2, v);
+	if (iv != NULL)
+		bind_int(st, 2, *iv);
+	else
+		bind_text(st, 2, tv);
 	return store_step_done(s, st, e);
+}
+
+int
+store_meta_get_int(struct store *s, const char *key, int64_t *out)
+{
+	return meta_get(s, key, out, NULL, 0);
+}
+
+int
+store_meta_set_int(struct store *s, const char *key, int64_t v, struct err *e)
+{
+	return meta_set(s, key, &v, NULL, e);
+}
+
+int
+store_meta_get_text(struct store *s, const char *key, char *dst, size_t n)
+{
+	return meta_get(s, key, NULL, dst, n);
+}
+
+int
+store_meta_set_text(struct store *s, const char *key, const char *v, struct err *e)
+{
+	return meta_set(s, key, NULL, v, e);
 }
 
 void

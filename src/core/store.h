@@ -16,6 +16,7 @@
 #ifndef TALLY_STORE_H
 #define TALLY_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sqlite3.h>
 
@@ -75,6 +76,9 @@ int store_err(struct store *s, struct err *e, const char *what);
 /* meta key/value (small state such as last_ingest_at). */
 int store_meta_get_int(struct store *s, const char *key, int64_t *out);  /* 0 found, 1 absent, -1 err */
 int store_meta_set_int(struct store *s, const char *key, int64_t v, struct err *e);
+/* Text values: dst gets "" when absent.  0 found, 1 absent, -1 error. */
+int store_meta_get_text(struct store *s, const char *key, char *dst, size_t n);
+int store_meta_set_text(struct store *s, const char *key, const char *v, struct err *e);
 
 /* Bind helpers: NULL text binds NULL; an int64 of 0 from a decoded optional
  * field binds NULL via bind_opt_int. */

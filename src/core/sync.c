@@ -177,37 +177,6 @@ api_fail(struct sync *y, const struct api_error *ae, const char *what, struct er
 	return err_set(e, "%s: %s", what, msg);
 }
 
-static int
-meta_get_text(struct store *s, const char *key, char *dst, size_t n)
-{
-	sqlite3_stmt *st = store_stmt(s, "SELECT value FROM meta WHERE key = ?", NULL);
-	int rc;
-
-	dst[0] = '\0';
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(dst, n, "%s", col_text(st, 0));
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
-}
-
-static int
-meta_set_text(struct store *s, const char *key, const char *v, struct err *e)
-{
-	sqlite3_stmt *st = store_stmt(s,
-	    "INSERT INTO meta(key, value) VALUES (?, ?) "
-	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", e);
-
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, key);
-	bind_text(st, 2, v);
-	return store_step_done(s, st, e);
-}
-
 static int64_t
 meta_int(struct store *s, const char *key)
 {
@@ -677,7 +646,7 @@ events_start(struct sync *y, struct err *e)
 	if (rc != 0)
 		return api_fail(y, &ae, "GET /v1/events", e);
 	id = json_string_value(json_object_get(json_array_get(json_object_get(page, "data"), 0), "id"));
-	rc = id != NULL ? meta_set_text(y->s, "sync.events_cursor", id, e)
+	rc = id != NULL ? store_meta_set_text(y->s, "sync.events_cursor", id, e)
 	    : store_meta_set_int(y->s, "sync.events_since", server > 0 ? server : tally_now(), e);
 	json_decref(page);
 	return rc;
@@ -691,7 +660,7 @@ pass_start(struct sync *y, int64_t pass, struct err *e)
 	char cur[256];
 	size_t i;
 
-	if (meta_get_text(y->s, "sync.events_cursor", cur, sizeof cur) == 1 &&
+	if (store_meta_get_text(y->s, "sync.events_cursor", cur, sizeof cur) == 1 &&
 	    meta_int(y->s, "sync.events_since") == 0 && events_start(y, e) != 0)
 		return -1;
 	if (store_begin(y->s, e) != 0)
@@ -929,7 +898,7 @@ apply_events(struct sync *y, json_t *evs, struct err *e)
 		if (apply_event_json(y, &c, ev, e) != 0)
 			goto fail;
 	}
-	if (last != NULL && meta_set_text(y->s, "sync.events_cursor", last, e) != 0)
+	if (last != NULL && store_meta_set_text(y->s, "sync.events_cursor", last, e) != 0)
 		goto fail;
 	if (store_commit(y->s, e) != 0)
 		return -1;
@@ -958,7 +927,7 @@ events_lost(struct sync *y, struct err *e)
 {
 	if (store_begin(y->s, e) != 0)
 		return -1;
-	if (meta_set_text(y->s, "sync.events_cursor", "", e) != 0 ||
+	if (store_meta_set_text(y->s, "sync.events_cursor", "", e) != 0 ||
 	    store_meta_set_int(y->s, "sync.events_since", 0, e) != 0 ||
 	    store_meta_set_int(y->s, "sync.reconciled_at", 0, e) != 0) {
 		store_rollback(y->s);
@@ -985,7 +954,7 @@ catch_up(struct sync *y, struct err *e)
 
 		if (stopped(y))
 			return err_set(e, "stopped");
-		meta_get_text(y->s, "sync.events_cursor", cursor, sizeof cursor);
+		store_meta_get_text(y->s, "sync.events_cursor", cursor, sizeof cursor);
 		since = meta_int(y->s, "sync.events_since");
 		if (cursor[0] == '\0' && since == 0)
 			return events_start(y, e);
@@ -1114,10 +1083,10 @@ record(struct sync *y, int ok, const struct err *fail, int64_t requests, int64_t
 	    meta_add_int(y->s, "sync.retries", retries, &e) != 0 ||
 	    (ok && store_meta_set_int(y->s, "sync.last_success_at", now, &e) != 0) ||
 	    (ok && store_meta_set_int(y->s, "last_sync_at", now, &e) != 0) ||
-	    (!ok && meta_set_text(y->s, "sync.last_error", fail->msg, &e) != 0) ||
+	    (!ok && store_meta_set_text(y->s, "sync.last_error", fail->msg, &e) != 0) ||
 	    (!ok && store_meta_set_int(y->s, "sync.last_error_at", now, &e) != 0) ||
 	    (y->api != NULL && api_stats(y->api)->last_request_id[0] != '\0' &&
-	     meta_set_text(y->s, "sync.last_request_id", api_stats(y->api)->last_request_id, &e) != 0)) {
+	     store_meta_set_text(y->s, "sync.last_request_id", api_stats(y->api)->last_request_id, &e) != 0)) {
 		store_rollback(y->s);
 		return;
 	}
@@ -1260,9 +1229,9 @@ sync_status(struct store *s, struct sync_status *out, struct err *e)
 	memset(out, 0, sizeof *out);
 	for (i = 0; i < sizeof status_meta / sizeof status_meta[0]; i++)
 		*(int64_t *)((char *)out + status_meta[i].off) = meta_int(s, status_meta[i].key);
-	meta_get_text(s, "sync.last_error", out->last_error, sizeof out->last_error);
-	meta_get_text(s, "sync.last_request_id", out->last_request_id, sizeof out->last_request_id);
-	meta_get_text(s, "sync.events_cursor", out->events_cursor, sizeof out->events_cursor);
+	store_meta_get_text(s, "sync.last_error", out->last_error, sizeof out->last_error);
+	store_meta_get_text(s, "sync.last_request_id", out->last_request_id, sizeof out->last_request_id);
+	store_meta_get_text(s, "sync.events_cursor", out->events_cursor, sizeof out->events_cursor);
 	for (i = 0; i < sizeof status_counts / sizeof status_counts[0]; i++) {
 		if ((st = store_stmt(s, status_counts[i].sql, e)) == NULL)
 			return -1;
