@@ -65,35 +65,15 @@ static const struct query queries[] = {
 	  "UNION ALL SELECT 1 FROM ledger WHERE customer = ?1 LIMIT 1" },
 };
 
-int
-query_run(struct store *s, const char *name, const char *const *params, int nparams,
-          query_row_fn fn, void *arg, struct err *e)
+/* Step a bound statement, handing each row to fn; resets it. */
+static int
+run_rows(struct store *s, sqlite3_stmt *st, const char *name, query_row_fn fn, void *arg,
+         struct err *e)
 {
-	const struct query *q = NULL;
 	struct qval cols[32];
-	sqlite3_stmt *st;
 	size_t i;
 	int rc, n, rows = 0;
 
-	for (i = 0; i < sizeof queries / sizeof queries[0]; i++)
-		if (strcmp(queries[i].name, name) == 0)
-			q = &queries[i];
-	if (q == NULL)
-		return err_set(e, "internal error: no query named '%s'", name);
-	if (nparams != q->nparams)
-		return err_set(e, "internal error: query '%s' takes %d parameters, not %d", name,
-		    q->nparams, nparams);
-	if ((st = store_stmt(s, q->sql, e)) == NULL)
-		return -1;
-	for (i = 0; i < (size_t)nparams; i++) {
-		int64_t v;
-
-		/* Numbers (limits, cursors, flags) bind as integers. */
-		if (params[i] != NULL && parse_int64(params[i], &v) == 0)
-			bind_int(st, (int)i + 1, v);
-		else
-			bind_text(st, (int)i + 1, params[i]);
-	}
 	n = sqlite3_column_count(st);
 	if (n > (int)(sizeof cols / sizeof cols[0]))
 		n = (int)(sizeof cols / sizeof cols[0]);
@@ -124,4 +104,54 @@ query_run(struct store *s, const char *name, const char *const *params, int npar
 	if (rc != SQLITE_DONE)
 		return store_err(s, e, name);
 	return rows;
+}
+
+int
+query_run_sql(struct store *s, const char *sql, const struct qval *params, int nparams,
+              query_row_fn fn, void *arg, struct err *e)
+{
+	sqlite3_stmt *st;
+	int i;
+
+	if ((st = store_stmt(s, sql, e)) == NULL)
+		return -1;
+	if (!sqlite3_stmt_readonly(st))
+		return err_set(e, "internal error: a front end's read would write: %.80s", sql);
+	for (i = 0; i < nparams; i++) {
+		if (params[i].type == QV_INT)
+			bind_int(st, i + 1, params[i].i);
+		else
+			bind_text(st, i + 1, params[i].type == QV_TEXT ? params[i].s : NULL);
+	}
+	return run_rows(s, st, "query", fn, arg, e);
+}
+
+int
+query_run(struct store *s, const char *name, const char *const *params, int nparams,
+          query_row_fn fn, void *arg, struct err *e)
+{
+	const struct query *q = NULL;
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < sizeof queries / sizeof queries[0]; i++)
+		if (strcmp(queries[i].name, name) == 0)
+			q = &queries[i];
+	if (q == NULL)
+		return err_set(e, "internal error: no query named '%s'", name);
+	if (nparams != q->nparams)
+		return err_set(e, "internal error: query '%s' takes %d parameters, not %d", name,
+		    q->nparams, nparams);
+	if ((st = store_stmt(s, q->sql, e)) == NULL)
+		return -1;
+	for (i = 0; i < (size_t)nparams; i++) {
+		int64_t v;
+
+		/* Numbers (limits, cursors, flags) bind as integers. */
+		if (params[i] != NULL && parse_int64(params[i], &v) == 0)
+			bind_int(st, (int)i + 1, v);
+		else
+			bind_text(st, (int)i + 1, params[i]);
+	}
+	return run_rows(s, st, name, fn, arg, e);
 }

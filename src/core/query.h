@@ -34,4 +34,13 @@ typedef int (*query_row_fn)(const struct qval *cols, int ncols, void *arg);
 int query_run(struct store *s, const char *name, const char *const *params, int nparams,
               query_row_fn fn, void *arg, struct err *e);
 
+/* Run `sql`, a read from a front end's own table (the console's lists,
+ * whose sort and filter variants are built once from fixed fragments), with
+ * typed parameters (each qval's type and value; QV_NULL binds NULL; names
+ * are ignored).  Statements are cached by the text's address: pass a
+ * literal, or text kept for the program's life.  A statement that would
+ * write is refused.  Rows and the return value as query_run. */
+int query_run_sql(struct store *s, const char *sql, const struct qval *params, int nparams,
+                  query_row_fn fn, void *arg, struct err *e);
+
 #endif
