@@ -314,20 +314,27 @@ TALLY_CONFIG="$tmp/slow.conf" "$TALLY" --db "$tmp/rate.db" sync >"$tmp/rate.out"
 rc=$?
 "$PYTHON3" - "$tmp/state/requests.jsonl" 8 >"$tmp/diag" 2>&1 <<'EOF'
 import json, sys
+# The fake stamps each request as it reads it; on a loaded machine a stamp
+# can be late by a scheduling slice, which brings it closer to the next
+# one.  So: the average over the whole run must not exceed the rate, and no
+# window of 0.9 s (a tenth of a second for that jitter) may hold more than
+# the rate.
 ts = sorted(json.loads(l)["t"] for l in open(sys.argv[1]))
 rate = int(sys.argv[2])
 worst, j = 0, 0
 for i, t in enumerate(ts):
-    while ts[j] <= t - 1.0:
+    while ts[j] <= t - 0.9:
         j += 1
     worst = max(worst, i - j + 1)
-print("%d requests; at most %d in any one second (limit %d)" % (len(ts), worst, rate))
-sys.exit(0 if len(ts) >= 3 * rate and worst <= rate else 1)
+avg = (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) > 1 and ts[-1] > ts[0] else 0
+print("%d requests at %.2f/s on average; at most %d in any 0.9 s (limit %d/s)"
+      % (len(ts), avg, worst, rate))
+sys.exit(0 if len(ts) >= 3 * rate and worst <= rate and avg <= rate else 1)
 EOF
 st=$?
 echo "# $(cat "$tmp/diag")"
 [ "$rc" = 0 ] && [ "$st" = 0 ]
-report "at rate_limit = 8 the fake never sees more than 8 requests in a second" $? "$tmp/diag"
+report "at rate_limit = 8 the fake never sees more than 8 requests a second" $? "$tmp/diag"
 fake_stop
 
 # --- kill -9 during a sync ----------------------------------------------------------
