@@ -34,10 +34,43 @@ struct store {
 	struct stmt_slot cache[STMT_CACHE];
 };
 
+/* SQLite's message for the last failure, with what an operator can act on
+ * when the disk is at fault: the operating system's reason when SQLite has
+ * it, else what that kind of failure usually means. */
+static const struct {
+	int code;               /* primary result code */
+	const char *hint;
+} db_hints[] = {
+	{ SQLITE_FULL, "the disk is full" },
+	{ SQLITE_IOERR, "a write or read of the mirror failed: disk full, a file size limit, "
+	  "or a failing disk" },
+	{ SQLITE_READONLY, "the mirror, its -wal file or its directory is not writable" },
+	{ SQLITE_CANTOPEN, "check the path and its permissions" },
+};
+
+static const char *
+db_why(struct store *s, char *buf, size_t n)
+{
+	int code = sqlite3_extended_errcode(s->db) & 0xff, sys = sqlite3_system_errno(s->db);
+	size_t i;
+
+	for (i = 0; i < sizeof db_hints / sizeof db_hints[0]; i++) {
+		if (db_hints[i].code != code)
+			continue;
+		snprintf(buf, n, "%s (%s)", sqlite3_errmsg(s->db),
+		    sys != 0 ? strerror(sys) : db_hints[i].hint);
+		return buf;
+	}
+	snprintf(buf, n, "%s", sqlite3_errmsg(s->db));
+	return buf;
+}
+
 int
 store_err(struct store *s, struct err *e, const char *what)
 {
-	return err_set(e, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+	char why[300];
+
+	return err_set(e, "%s: %s: %s", s->path, what, db_why(s, why, sizeof why));
 }
 
 /* Make sure the file exists with mode 0600 before SQLite opens it, and that
@@ -202,7 +235,9 @@ store_exec(struct store *s, const char *sql, struct err *e)
 	char *msg = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(e, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
+		char why[300];
+
+		err_set(e, "%s: %s", s->path, db_why(s, why, sizeof why));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -284,7 +319,9 @@ store_step_done(struct store *s, sqlite3_stmt *st, struct err *e)
 	int rc = sqlite3_step(st);
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		err_set(e, "%s: %s", s->path, sqlite3_errmsg(s->db));
+		char why[300];
+
+		err_set(e, "%s: %s", s->path, db_why(s, why, sizeof why));
 		sqlite3_reset(st);
 		return -1;
 	}
