@@ -42,6 +42,15 @@ CREATE TABLE drift_dirty (
 	customer TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
+-- Indexes the drift rules' scans need (doc/drift.md): the few rows a rule
+-- looks for, among tables that grow with every event and delivery.
+CREATE INDEX events_superseded ON events(customer, first_seen_at, object_id, object_type, id)
+	WHERE state = 'superseded';
+CREATE INDEX deliveries_invalid ON deliveries(sig_state) WHERE sig_state = 'invalid';
+CREATE INDEX deliveries_failed ON deliveries(event_id, received_at) WHERE status = 'failed';
+CREATE INDEX quarantine_kind ON quarantine(kind);
+CREATE INDEX charges_invoice ON charges(invoice) WHERE invoice IS NOT NULL;
+
 -- Every operator action (SPEC 9), append-only like the ledger.
 -- result: ok | noop | refused | failed | pending.
 CREATE TABLE audit (

@@ -12,7 +12,9 @@
 static int
 run(struct cmd_ctx *c)
 {
+	static const char *const json_cols[] = { "evidence", NULL };
 	struct access_answer a;
+	struct out_rows alerts;
 	struct err e;
 	char buf[600];
 	int i;
@@ -22,6 +24,14 @@ run(struct cmd_ctx *c)
 	if (access_check(c->s, c->cat, c->argv[1], c->argv[2], tally_now(), c->cfg.stale_after,
 	    &a, &e) != 0)
 		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+	/* The drift alerts that touch the customer, not resolved. */
+	out_rows_init(&alerts, c->json);
+	alerts.json_cols = json_cols;
+	if (query_run(c->s, "customer-alerts", (const char *const *)&c->argv[1], 1, out_rows_add,
+	    &alerts, &e) < 0) {
+		out_rows_done(&alerts);
+		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+	}
 	if (c->json) {
 		json_t *j = json_object(), *trace = json_array();
 
@@ -39,6 +49,8 @@ run(struct cmd_ctx *c)
 		json_object_set_new(j, "mirror_age_seconds",
 		    a.mirror_age >= 0 ? json_integer(a.mirror_age) : json_null());
 		json_object_set_new(j, "stale", json_boolean(a.stale));
+		json_object_set_new(j, "alerts", json_incref(alerts.array));
+		out_rows_done(&alerts);
 		out_json(j);
 	} else {
 		printf("%s: %s (%s)\n", a.allow ? "allow" : "deny", out_clean(a.detail, buf, sizeof buf),
@@ -51,6 +63,12 @@ run(struct cmd_ctx *c)
 		else
 			printf("mirror: %llds old%s\n", (long long)a.mirror_age,
 			    a.stale ? " (STALE: past the threshold; run tally sync or ingest)" : "");
+		if (alerts.nrows > 0) {
+			printf("alerts on this customer (not resolved):\n");
+			out_rows_flush(&alerts, stdout);
+		} else {
+			out_rows_done(&alerts);
+		}
 	}
 	return a.allow ? EXIT_OK : EXIT_NO;
 }

@@ -21,7 +21,8 @@ run(struct cmd_ctx *c)
 {
 	const char *p[1];
 	json_t *rec = NULL;
-	struct out_rows subs, invs;
+	static const char *const json_cols[] = { "evidence", NULL };
+	struct out_rows subs, invs, alerts;
 	struct err e;
 	char buf[300];
 	int n;
@@ -37,17 +38,24 @@ run(struct cmd_ctx *c)
 
 	out_rows_init(&subs, c->json);
 	out_rows_init(&invs, c->json);
+	/* The drift alerts that touch it, not resolved (doc/drift.md). */
+	out_rows_init(&alerts, c->json);
+	alerts.json_cols = json_cols;
 	if (query_run(c->s, "customer-subscriptions", p, 1, out_rows_add, &subs, &e) < 0 ||
-	    query_run(c->s, "customer-invoices", p, 1, out_rows_add, &invs, &e) < 0) {
+	    query_run(c->s, "customer-invoices", p, 1, out_rows_add, &invs, &e) < 0 ||
+	    query_run(c->s, "customer-alerts", p, 1, out_rows_add, &alerts, &e) < 0) {
 		json_decref(rec);
+		out_rows_done(&alerts);
 		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
 	}
 	if (c->json) {
 		json_object_set_new(rec, "subscriptions", json_incref(subs.array));
 		json_object_set_new(rec, "invoices", json_incref(invs.array));
+		json_object_set_new(rec, "alerts", json_incref(alerts.array));
 		json_object_set_new(rec, "unit", json_string(c->cat->unit));
 		json_decref(subs.array);
 		json_decref(invs.array);
+		out_rows_done(&alerts);
 		out_json(rec);
 		return EXIT_OK;
 	}
@@ -67,6 +75,8 @@ run(struct cmd_ctx *c)
 	out_rows_flush(&subs, stdout);
 	printf("\ninvoices\n");
 	out_rows_flush(&invs, stdout);
+	printf("\nalerts (not resolved; tally alerts --customer %s)\n", out_clean(p[0], buf, sizeof buf));
+	out_rows_flush(&alerts, stdout);
 	return EXIT_OK;
 }
 

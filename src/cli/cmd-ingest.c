@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "drift.h"
 #include "ingest.h"
 #include "out.h"
 
@@ -37,7 +38,7 @@ run(struct cmd_ctx *c)
 {
 	struct strlist webhooks = { NULL, 0 }, usages = { NULL, 0 };
 	struct ingest_counts wn, un, total;
-	struct ingest_opts o;
+	struct ingest_opts o = { 0 };
 	struct err e;
 	size_t k;
 	int i, mode = 0, rc = EXIT_OK;
@@ -78,6 +79,12 @@ run(struct cmd_ctx *c)
 	o.nsecrets = (int)c->cfg.webhook_secrets.n;
 	o.tolerance = c->cfg.webhook_tolerance;
 	o.cap = (size_t)c->cfg.max_value_bytes;
+	/* The customers the logs changed are re-checked for drift at the end
+	 * (ingest_finish; doc/drift.md). */
+	if (drift_open(c->s, c->cat, &c->cfg, &o.drift, &e) != 0) {
+		rc = cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+		goto out;
+	}
 	memset(&wn, 0, sizeof wn);
 	memset(&un, 0, sizeof un);
 	for (k = 0; k < webhooks.n; k++)
@@ -121,6 +128,7 @@ run(struct cmd_ctx *c)
 			    (long long)(wn.pending_bytes + un.pending_bytes));
 	}
 out:
+	drift_close(o.drift);
 	strlist_free(&webhooks);
 	strlist_free(&usages);
 	return rc;

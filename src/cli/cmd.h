@@ -38,14 +38,25 @@ struct cmd_entry {
 };
 
 extern const struct cmd_entry cmd_access_entry;
+extern const struct cmd_entry cmd_adjust_entry;
+extern const struct cmd_entry cmd_audit_entry;
+extern const struct cmd_entry cmd_ack_entry;
+extern const struct cmd_entry cmd_alerts_entry;
 extern const struct cmd_entry cmd_balance_entry;
+extern const struct cmd_entry cmd_console_entry;
 extern const struct cmd_entry cmd_customer_entry;
 extern const struct cmd_entry cmd_customers_entry;
 extern const struct cmd_entry cmd_deliveries_entry;
+extern const struct cmd_entry cmd_demo_entry;
+extern const struct cmd_entry cmd_drift_entry;
 extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_ingest_entry;
 extern const struct cmd_entry cmd_ledger_entry;
 extern const struct cmd_entry cmd_quarantine_entry;
+extern const struct cmd_entry cmd_repair_entry;
+extern const struct cmd_entry cmd_replay_entry;
+extern const struct cmd_entry cmd_resync_entry;
+extern const struct cmd_entry cmd_reverse_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_sync_entry;
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "config.h"
@@ -24,6 +25,17 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_events_entry,
 	&cmd_deliveries_entry,
 	&cmd_quarantine_entry,
+	&cmd_drift_entry,
+	&cmd_alerts_entry,
+	&cmd_ack_entry,
+	&cmd_repair_entry,
+	&cmd_adjust_entry,
+	&cmd_reverse_entry,
+	&cmd_resync_entry,
+	&cmd_replay_entry,
+	&cmd_audit_entry,
+	&cmd_console_entry,
+	&cmd_demo_entry,
 	NULL
 };
 
@@ -135,6 +147,7 @@ main(int argc, char **argv)
 	const char *db = NULL, *config_path = NULL, *catalog = NULL, *v;
 	const struct cmd_entry *ce;
 	struct cmd_ctx c;
+	char *console_argv[3];
 	struct err e;
 	int i, j, rc = EXIT_RUNTIME, read_only = 0;
 
@@ -162,9 +175,19 @@ main(int argc, char **argv)
 		}
 	}
 	if (i >= argc) {
-		/* The console arrives with issue 5; until then say what to run. */
-		usage(stderr);
-		return EXIT_USAGE;
+		/* No command: the console on a terminal, else the usage. */
+		static char console_name[] = "console";
+
+		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		console_argv[0] = argv[0];
+		console_argv[1] = console_name;
+		console_argv[2] = NULL;
+		argv = console_argv;
+		argc = 2;
+		i = 1;
 	}
 	if (strcmp(argv[i], "help") == 0) {
 		if (i + 1 < argc && (ce = cmd_find(argv[i + 1])) != NULL) {

@@ -78,14 +78,31 @@ out_rows_add(const struct qval *cols, int ncols, void *arg)
 	int i;
 
 	if (o->json) {
-		json_array_append_new(o->array, out_row_json(cols, ncols));
+		json_t *r = out_row_json(cols, ncols);
+
+		for (i = 0; o->json_cols != NULL && o->json_cols[i] != NULL; i++) {
+			const char *text = json_string_value(json_object_get(r, o->json_cols[i]));
+			json_t *v = text != NULL ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+
+			if (v != NULL)
+				json_object_set_new(r, o->json_cols[i], v);
+		}
+		json_array_append_new(o->array, r);
 		return 0;
 	}
 	if (o->names == NULL) {
-		o->ncols = ncols;
+		int k;
+
 		o->names = xcalloc((size_t)ncols, sizeof *o->names);
-		for (i = 0; i < ncols; i++)
+		for (i = 0; i < ncols; i++) {
+			for (k = 0; o->json_cols != NULL && o->json_cols[k] != NULL; k++)
+				if (strcmp(o->json_cols[k], cols[i].name) == 0)
+					break;
+			if (o->json_cols != NULL && o->json_cols[k] != NULL)
+				break;          /* JSON columns come last; text leaves them out */
 			o->names[i] = xstrdup(cols[i].name);
+		}
+		o->ncols = i;
 	}
 	row = xcalloc((size_t)ncols, sizeof *row);
 	for (i = 0; i < ncols && i < o->ncols; i++) {
@@ -354,6 +371,7 @@ out_list_run(struct cmd_ctx *c, const struct out_list *l)
 
 	memset(&p, 0, sizeof p);
 	out_rows_init(&p.rows, c->json);
+	p.rows.json_cols = l->json_cols;
 	p.key = l->key;
 	p.limit = limit;
 	if (query_run(c->s, l->query, params, k, list_row, &p, &e) < 0) {

@@ -24,6 +24,9 @@ struct out_rows {
 	const char **names;
 	int width_cap;
 	const char *const *time_cols;   /* columns shown as times in text */
+	const char *const *json_cols;   /* columns holding JSON text (NULL-ended list, may be
+	                                   NULL): embedded as JSON values in JSON, left out
+	                                   of text tables */
 };
 
 void out_rows_init(struct out_rows *o, int json);
@@ -69,6 +72,7 @@ struct out_list {
 	const char *cursor_check;       /* a query that returns a row when the cursor
 	                                   exists, for cursors that must (NULL: any) */
 	int64_t limit;          /* default page size */
+	const char *const *json_cols;   /* as struct out_rows's */
 };
 
 struct cmd_ctx;

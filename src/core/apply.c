@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "drift.h"
 #include "ledger.h"
 #include "util.h"
 
@@ -1007,6 +1008,12 @@ effects_payment(struct apply_ctx *c, const char *charge, const char *payment_int
 	return rc;
 }
 
+int
+apply_effects_reversal(struct apply_ctx *c, const char *id, struct err *e)
+{
+	return effects_reversal(c, id, e);
+}
+
 static int
 effects(struct apply_ctx *c, const struct stripe_object *o, struct err *e)
 {
@@ -1046,6 +1053,17 @@ apply_object(struct apply_ctx *c, const struct stripe_object *o, int64_t ver,
 	}
 	if (guard(c, o, id, ver, hash, res, e) != 0)
 		return -1;
+	/* Drift: anything but a write of the very same state changes what the
+	 * rules may find for the object's customer (a superseded event is
+	 * event-out-of-order; a refund or dispute names no customer, so its
+	 * payment's).  Marked here, in the caller's transaction; see drift.h. */
+	if (*res != APPLY_DUPLICATE) {
+		rc = o->kind == SK_REFUND || o->kind == SK_DISPUTE
+		    ? drift_mark_dirty_payment(c->s, o->u.reversal.charge, o->u.reversal.payment_intent, e)
+		    : drift_mark_dirty(c->s, stripe_object_customer(o), e);
+		if (rc != 0)
+			return -1;
+	}
 	if (*res != APPLY_APPLIED)
 		return 0;
 	if (o->deleted) {
@@ -1181,8 +1199,9 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 		    strcmp(col_text(st, 1), u->customer) == 0 &&
 		    sqlite3_column_int64(st, 2) == u->value &&
 		    sqlite3_column_int64(st, 3) == u->timestamp;
-		char why[900];
+		char why[900], first[256];
 
+		snprintf(first, sizeof first, "%s", col_text(st, 1));
 		snprintf(why, sizeof why,
 		    "usage identifier %s repeated with a different payload: first seen as "
 		    "%s=%lld for %s at %lld (%s offset %lld), now %s=%lld for %s at %lld; not applied",
@@ -1200,6 +1219,9 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 			return store_step_done(c->s, st, e);
 		}
 		*res = APPLY_CONFLICT;
+		/* Drift: a usage-conflict for the customer it was applied to. */
+		if (drift_mark_dirty(c->s, first, e) != 0)
+			return -1;
 		return apply_quarantine(c, "usage-conflict", source, offset, 0, why,
 		    u->identifier, strlen(u->identifier), e);
 	}
@@ -1235,6 +1257,9 @@ apply_usage(struct apply_ctx *c, const struct usage_rec *u, const char *source,
 	if (m == NULL) {
 		char why[400];
 
+		/* Drift: unpriced usage writes no entry (which would mark it). */
+		if (drift_mark_dirty(c->s, u->customer, e) != 0)
+			return -1;
 		*res = APPLY_UNPRICED;
 		snprintf(why, sizeof why, "usage %s: meter '%s' is not in the catalog; recorded "
 		    "but no credits consumed", u->identifier, u->event_name);
@@ -1265,8 +1290,9 @@ apply_delivery(struct apply_ctx *c, const struct delivery *d, int *inserted, str
 {
 	sqlite3_stmt *st = store_stmt(c->s,
 	    "INSERT INTO deliveries(dkey, event_id, received_at, endpoint, attempt, status, "
-	    "http_status, error, sig_state, sig_error, body, source, source_offset, recorded_at) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dkey) DO NOTHING", e);
+	    "http_status, error, sig_state, sig_error, body, source, source_offset, recorded_at, "
+	    "latency_ms, response) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dkey) DO NOTHING", e);
 	int added;
 
 	if (st == NULL)
@@ -1285,6 +1311,9 @@ apply_delivery(struct apply_ctx *c, const struct delivery *d, int *inserted, str
 	bind_text(st, 12, d->source);
 	bind_int(st, 13, d->source_offset);
 	bind_int(st, 14, c->now);
+	if (d->response != NULL)
+		bind_int(st, 15, d->latency_ms);
+	bind_text(st, 16, d->response);
 	if (store_step_done(c->s, st, e) != 0)
 		return -1;
 	added = sqlite3_changes(store_db(c->s)) > 0;
@@ -1292,6 +1321,10 @@ apply_delivery(struct apply_ctx *c, const struct delivery *d, int *inserted, str
 		*inserted = added;
 	if (!added || d->event_id == NULL)
 		return 0;
+	/* Drift: a new delivery of a stored event can open or close
+	 * webhook-failed for the event's customer. */
+	if (drift_mark_dirty_event(c->s, d->event_id, e) != 0)
+		return -1;
 	st = store_stmt(c->s,
 	    "UPDATE events SET delivery_count = delivery_count + 1 WHERE id = ?", e);
 	if (st == NULL)

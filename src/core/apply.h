@@ -108,6 +108,8 @@ struct delivery {
 	const char *dkey;               /* identity of this delivery (see ingest.c) */
 	const char *source;
 	int64_t source_offset;
+	int64_t latency_ms;             /* a replay's: send to answer (kept when response is set) */
+	const char *response;           /* a replay's: the answer's first bytes; NULL = none */
 };
 
 /* Record a delivery once (by dkey).  Bumps the event's delivery count when
@@ -128,6 +130,10 @@ int apply_quarantine(struct apply_ctx *c, const char *kind, const char *source,
  * sync has written it again.  0, APPLY_EINPUT or -1. */
 int apply_effects_invoice(struct apply_ctx *c, const char *invoice_id, struct err *e);
 int apply_effects_checkout(struct apply_ctx *c, const char *session_id, struct err *e);
+/* The clawback (or its reversal) one refund or dispute's state implies
+ * (clawback:<refund|dispute>:<id>; doc/ledger.md), as after its write; used
+ * by drift repairs.  0, APPLY_EINPUT or -1. */
+int apply_effects_reversal(struct apply_ctx *c, const char *id, struct err *e);
 
 const char *apply_result_name(enum apply_result r);
 

@@ -287,14 +287,35 @@ check_refs(struct cparse *cp, const struct catalog *c)
 }
 
 static const char *const top_keys[] = {
-	"unit", "plans", "topups", "meters", "overage_floor", "grace", NULL
+	"unit", "plans", "topups", "meters", "overage_floor", "grace", "credit_value", NULL
 };
+static const char *const value_keys[] = { "currency", "credits", "minor_units", NULL };
+
+/* credit_value: what credits are worth, for adjustments pushed to Stripe. */
+static int
+parse_value(struct cparse *cp, const json_t *v, struct catalog *c)
+{
+	const char *p;
+
+	if (check_keys(cp, v, "credit_value", value_keys) < 0 ||
+	    get_str(cp, v, "credit_value", "currency", 1, &c->value_currency) < 0 ||
+	    get_int(cp, v, "credit_value", "credits", 1, 1, &c->value_credits) < 0 ||
+	    get_int(cp, v, "credit_value", "minor_units", 1, 1, &c->value_minor_units) < 0)
+		return -1;
+	for (p = c->value_currency; *p != '\0'; p++)
+		if (*p < 'a' || *p > 'z')
+			break;
+	if (*p != '\0' || p - c->value_currency != 3)
+		return cat_fail(cp, "credit_value.currency",
+		    "expected a three-letter ISO currency code in lower case, like \"usd\"");
+	return 0;
+}
 static const char *const grace_keys[] = { "past_due_days", "after_period_end_minutes", NULL };
 
 static int
 parse_root(struct cparse *cp, const json_t *root, struct catalog *c)
 {
-	const json_t *plans, *topups, *meters, *grace, *v;
+	const json_t *plans, *topups, *meters, *grace, *value, *v;
 	const char *key;
 
 	if (!json_is_object(root))
@@ -305,7 +326,10 @@ parse_root(struct cparse *cp, const json_t *root, struct catalog *c)
 	    get_object(cp, root, "", "plans", &plans) < 0 ||
 	    get_object(cp, root, "", "topups", &topups) < 0 ||
 	    get_object(cp, root, "", "meters", &meters) < 0 ||
-	    get_object(cp, root, "", "grace", &grace) < 0)
+	    get_object(cp, root, "", "grace", &grace) < 0 ||
+	    get_object(cp, root, "", "credit_value", &value) < 0)
+		return -1;
+	if (value != NULL && parse_value(cp, value, c) < 0)
 		return -1;
 	if (grace != NULL &&
 	    (check_keys(cp, grace, "grace", grace_keys) < 0 ||
@@ -445,6 +469,7 @@ catalog_free(struct catalog *c)
 	free(c->topups);
 	free(c->meters);
 	free(c->unit);
+	free(c->value_currency);
 	free(c);
 }
 
@@ -544,4 +569,21 @@ catalog_feature_known(const struct catalog *c, const char *feature)
 			return 1;
 	}
 	return catalog_meter_for_feature(c, feature) != NULL;
+}
+
+int
+catalog_credits_to_minor(const struct catalog *c, int64_t credits, int64_t *minor)
+{
+	__int128 v;
+
+	if (c == NULL || c->value_currency == NULL || c->value_credits <= 0)
+		return 1;
+	v = (__int128)credits * c->value_minor_units;
+	if (v % c->value_credits != 0)
+		return 2;
+	v /= c->value_credits;
+	if (v > INT64_MAX || v < -INT64_MAX)
+		return 2;
+	*minor = (int64_t)v;
+	return 0;
 }

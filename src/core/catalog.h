@@ -62,6 +62,12 @@ struct catalog {
 	int64_t overage_floor;
 	int64_t grace_past_due_days;            /* default 3 */
 	int64_t grace_after_period_end_minutes; /* default 60 */
+	/* "credit_value": {"currency": "usd", "credits": 100, "minor_units": 1}:
+	 * `credits` credits are worth `minor_units` of the currency's minor
+	 * unit.  Optional; what an adjustment pushed to Stripe is converted
+	 * with (doc/actions.md).  value_currency NULL = not defined. */
+	char *value_currency;
+	int64_t value_credits, value_minor_units;
 };
 
 /* Load from a file.  Errors name the file and the JSON path
@@ -84,6 +90,12 @@ const struct catalog_meter *catalog_meter_for_feature(const struct catalog *c, c
 int catalog_plan_has_feature(const struct catalog_plan *p, const char *feature);
 /* The plan's limit for a meter, or -1 for none. */
 int64_t catalog_plan_limit(const struct catalog_plan *p, const char *meter);
+/* Credits converted to minor units of value_currency with credit_value:
+ * 0 with *minor set when the conversion is exact, 1 when the catalog has
+ * no credit_value, 2 when the amount does not convert to a whole number of
+ * minor units (or overflows). */
+int catalog_credits_to_minor(const struct catalog *c, int64_t credits, int64_t *minor);
+
 /* 1 if any plan lists the feature or any meter names it. */
 int catalog_feature_known(const struct catalog *c, const char *feature);
 

@@ -87,6 +87,12 @@ static const struct config_key config_keys[] = {
 	{"reconcile_interval", CK_DURATION, F(reconcile_interval), 1, INT64_MAX},
 	{"rate_limit", CK_RATE, F(rate_limit), 0, 0},
 	{"adjust_cap", CK_COUNT, F(adjust_cap), 0, INT64_MAX},
+	{"webhook_endpoint_url", CK_URL, F(webhook_endpoint_url), 0, 0},
+	{"webhook_endpoint_id", CK_WORD, F(webhook_endpoint_id), 0, 0},
+	{"replay_rate", CK_RATE, F(replay_rate), 0, 0},
+	{"webhook_failed_after", CK_DURATION, F(webhook_failed_after), 0, INT64_MAX},
+	{"subscription_stale_after", CK_DURATION, F(subscription_stale_after), 1, INT64_MAX},
+	{"out_of_order_window", CK_DURATION, F(out_of_order_window), 0, INT64_MAX},
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -184,6 +190,10 @@ config_init(struct config *c)
 	c->reconcile_interval = 21600;
 	c->rate_limit = 20;
 	c->adjust_cap = 100000;
+	c->replay_rate = 2;
+	c->webhook_failed_after = 3600;
+	c->subscription_stale_after = 86400;
+	c->out_of_order_window = 86400;
 }
 
 void
@@ -199,6 +209,8 @@ config_done(struct config *c)
 	free(c->api_base);
 	free(c->stripe_version);
 	free(c->operator_name);
+	free(c->webhook_endpoint_url);
+	free(c->webhook_endpoint_id);
 	free(c->source);
 	memset(c, 0, sizeof *c);
 }
@@ -975,4 +987,15 @@ config_describe(const struct config *c, struct buf *b)
 		*comma = '.';
 	buf_printf(b, "rate_limit = %s\n", rate);
 	buf_printf(b, "adjust_cap = %lld\n", (long long)c->adjust_cap);
+	if (c->webhook_endpoint_url != NULL)
+		buf_printf(b, "webhook_endpoint_url = %s\n", c->webhook_endpoint_url);
+	if (c->webhook_endpoint_id != NULL)
+		buf_printf(b, "webhook_endpoint_id = %s\n", c->webhook_endpoint_id);
+	snprintf(rate, sizeof rate, "%.6g", c->replay_rate);
+	if ((comma = strchr(rate, ',')) != NULL)
+		*comma = '.';
+	buf_printf(b, "replay_rate = %s\n", rate);
+	describe_scaled(b, "webhook_failed_after", c->webhook_failed_after, "smhd", dmult, 4);
+	describe_scaled(b, "subscription_stale_after", c->subscription_stale_after, "smhd", dmult, 4);
+	describe_scaled(b, "out_of_order_window", c->out_of_order_window, "smhd", dmult, 4);
 }

@@ -48,6 +48,15 @@ struct config {
 	int64_t reconcile_interval;     /* seconds between full reconciliations, default 21600 */
 	double rate_limit;              /* Stripe requests per second, default 20 */
 	int64_t adjust_cap;             /* credits above which confirmation is typed, default 100000 */
+	/* Operator actions (doc/actions.md). */
+	char *webhook_endpoint_url;     /* where `tally replay` re-delivers; NULL = --to only */
+	char *webhook_endpoint_id;      /* we_...: the endpoint `replay --via-stripe` names */
+	double replay_rate;             /* replays per second in a bulk replay, default 2 */
+	/* Drift rule thresholds (doc/drift.md). */
+	int64_t webhook_failed_after;   /* seconds a failed delivery may wait for a later
+	                                   success, default 3600 */
+	int64_t subscription_stale_after; /* seconds a subscription may go unrefreshed, default 86400 */
+	int64_t out_of_order_window;    /* seconds an out-of-order event stays an alert, default 86400 */
 	char *source;                   /* the file read, or NULL */
 };
 

@@ -476,8 +476,13 @@ ingest_finish(struct store *s, const struct ingest_opts *o, struct ingest_counts
 
 	if (store_begin(s, e) != 0)
 		return -1;
+	/* Drift is checked once, here, rather than at each batch's commit:
+	 * the marks commit with the batches (a crash keeps them), and a
+	 * customer touched by many batches is re-checked once, after the
+	 * expiries that may touch it too (doc/drift.md). */
 	if (ledger_expire_due(s, now, &appended, e) != 0 ||
-	    store_meta_set_int(s, "last_ingest_at", now, e) != 0) {
+	    store_meta_set_int(s, "last_ingest_at", now, e) != 0 ||
+	    (o->drift != NULL && drift_check_dirty(o->drift, now, NULL, e) != 0)) {
 		store_rollback(s);
 		return -1;
 	}

@@ -28,6 +28,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "drift.h"
 #include "err.h"
 #include "store.h"
 
@@ -57,6 +58,10 @@ struct ingest_opts {
 	int64_t tolerance;              /* seconds; 0 disables the age check */
 	size_t cap;                     /* value size cap; 0 = default */
 	int batch;                      /* values per transaction; 0 = default (2000) */
+	/* Drift checks (drift.h): ingest_finish re-checks the customers the
+	 * values changed with this checker; NULL leaves them marked for the
+	 * next check or scan. */
+	struct drift *drift;
 	/* Called after each commit with the file and its committed cursor
 	 * offset (tests use it to die at chosen points).  May be NULL. */
 	void (*on_commit)(const char *path, int64_t offset, void *arg);
@@ -67,8 +72,9 @@ struct ingest_opts {
 int ingest_file(struct store *s, const struct ingest_opts *o, enum ingest_kind kind,
                 const char *path, struct ingest_counts *n, struct err *e);
 
-/* Write due expiries and record the time of this ingest (meta
- * last_ingest_at).  Call after the files. */
+/* Write due expiries, record the time of this ingest (meta
+ * last_ingest_at) and, with o->drift, re-check the customers marked dirty,
+ * all in one transaction.  Call after the files. */
 int ingest_finish(struct store *s, const struct ingest_opts *o, struct ingest_counts *n,
                   struct err *e);
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drift.h"
 #include "ledger.h"
 #include "util.h"
 
@@ -91,7 +92,10 @@ ledger_insert(struct store *s, const struct ledger_entry *en, int64_t now, struc
 		    en->customer, sqlite3_errmsg(store_db(s)));
 	if (sqlite3_changes(store_db(s)) == 0)
 		return LEDGER_EXISTS;
-	if (balance_add(s, en->customer, en->amount, now, e) != 0)
+	/* The balance cache, and the drift mark (drift.h), commit with the
+	 * entry. */
+	if (balance_add(s, en->customer, en->amount, now, e) != 0 ||
+	    drift_mark_dirty(s, en->customer, e) != 0)
 		return -1;
 	return LEDGER_APPENDED;
 }

@@ -63,6 +63,39 @@ static const struct query queries[] = {
 	{ "customer-exists", 1,
 	  "SELECT 1 FROM customers WHERE id = ?1 "
 	  "UNION ALL SELECT 1 FROM ledger WHERE customer = ?1 LIMIT 1" },
+	/* The audit log (doc/actions.md), newest first: action, target,
+	 * result, --pending (adjustments whose push Stripe has not confirmed:
+	 * the key's last push row is pending or failed, and no event in the
+	 * mirror carries the key), then the cursor (an audit id). */
+	{ "audit", 6,
+	  "SELECT a.id, a.at AS done_at, a.operator, a.action, a.target, a.result, a.reason, "
+	  "a.idem_key, a.request_id, a.detail, a.before, a.after FROM audit AS a "
+	  "WHERE (?1 IS NULL OR a.action = ?1) AND (?2 IS NULL OR a.target = ?2) "
+	  "AND (?3 IS NULL OR a.result = ?3) "
+	  "AND (?4 = 0 OR (a.action = 'adjust' AND a.result IN ('pending', 'failed') "
+	  " AND a.id = (SELECT max(b.id) FROM audit AS b WHERE b.idem_key = a.idem_key "
+	  "  AND b.action = 'adjust' AND b.result IN ('ok', 'pending', 'failed')) "
+	  " AND NOT EXISTS (SELECT 1 FROM events AS ev WHERE ev.created >= a.at - 86400 "
+	  "  AND ev.type IN ('customer.updated', 'customer.balance_transaction.created', "
+	  "  'billing.credit_grant.created') AND CASE WHEN json_valid(ev.body) THEN "
+	  "  json_extract(ev.body, '$.request.idempotency_key') END = a.idem_key))) "
+	  "AND (?5 IS NULL OR a.id < ?5) ORDER BY a.id DESC LIMIT ?6" },
+	{ "audit-exists", 1,
+	  "SELECT 1 FROM audit WHERE id = ?1" },
+	/* Drift alerts (doc/drift.md), newest first: rule, state (NULL: open
+	 * and acknowledged; 'all'), customer, then the cursor (an alert id). */
+	{ "alerts", 5,
+	  "SELECT id, severity, state, rule, subject, customer, summary, first_seen_at, "
+	  "last_seen_at, acked_by, acked_at, ack_note, resolved_at, repair, evidence "
+	  "FROM alerts WHERE (?1 IS NULL OR rule = ?1) "
+	  "AND CASE WHEN ?2 IS NULL THEN state IN ('open', 'acknowledged') "
+	  " WHEN ?2 = 'all' THEN 1 ELSE state = ?2 END "
+	  "AND (?3 IS NULL OR customer = ?3) AND (?4 IS NULL OR id < ?4) "
+	  "ORDER BY id DESC LIMIT ?5" },
+	{ "customer-alerts", 1,
+	  "SELECT id, severity, state, rule, subject, summary, first_seen_at, acked_by, "
+	  "repair, evidence FROM alerts WHERE customer = ?1 "
+	  "AND state IN ('open', 'acknowledged') ORDER BY id" },
 };
 
 /* Step a bound statement, handing each row to fn; resets it. */

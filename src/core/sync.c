@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "drift.h"
 #include "ledger.h"
 #include "stripe-api.h"
 #include "stripe-decode.h"
@@ -36,6 +37,7 @@ struct sync {
 	enum sync_phase phase;
 	int fatal;
 	int64_t requests_seen;          /* api_stats()->requests already counted */
+	struct drift *drift;            /* re-checks what a round changed (drift.h) */
 	int64_t retries_seen;
 };
 
@@ -545,23 +547,26 @@ entitlements_for(struct sync *y, const char *customer, struct err *e)
 	return store_commit(y->s, e);
 }
 
-/* Billing credits: Stripe's own available balance for the customer. */
+/* Billing credits: Stripe's own available balance for the customer,
+ * fetched (no transaction) ... */
 static int
-credit_balance_for(struct sync *y, const char *customer, struct err *e)
+credit_balance_fetch(struct sync *y, const char *customer, char *currency, size_t cursz,
+                     int64_t *available, int64_t *ver, struct err *e)
 {
 	struct api_params p = { 0 };
 	struct api_error ae;
 	json_t *sum = NULL, *b;
-	const char *currency = NULL;
-	int64_t ver = 0, available = 0;
-	sqlite3_stmt *st;
+	const char *cur = NULL;
 	size_t i;
 	int rc;
 
+	*available = 0;
+	*ver = 0;
+	currency[0] = '\0';
 	api_params_add(&p, "customer", customer);
 	api_params_add(&p, "filter[type]", "applicability_scope");
 	api_params_add(&p, "filter[applicability_scope][price_type]", "metered");
-	rc = api_get(y->api, "/v1/billing/credit_balance_summary", &p, &sum, &ver, &ae);
+	rc = api_get(y->api, "/v1/billing/credit_balance_summary", &p, &sum, ver, &ae);
 	api_params_free(&p);
 	count_requests(y);
 	if (rc != 0)
@@ -570,35 +575,55 @@ credit_balance_for(struct sync *y, const char *customer, struct err *e)
 		json_t *m = json_object_get(json_object_get(b, "available_balance"), "monetary");
 
 		if (json_is_integer(json_object_get(m, "value")))
-			available += json_integer_value(json_object_get(m, "value"));
-		if (currency == NULL)
-			currency = json_string_value(json_object_get(m, "currency"));
+			*available += json_integer_value(json_object_get(m, "value"));
+		if (cur == NULL)
+			cur = json_string_value(json_object_get(m, "currency"));
 	}
-	rc = -1;
-	if (store_begin(y->s, e) != 0)
-		goto out;
-	st = store_stmt(y->s,
+	if (cur != NULL)
+		snprintf(currency, cursz, "%s", cur);
+	json_decref(sum);
+	return 0;
+}
+
+/* ... and kept, in the caller's transaction. */
+static int
+credit_balance_store(struct sync *y, const char *customer, const char *currency,
+                     int64_t available, int64_t ver, struct err *e)
+{
+	sqlite3_stmt *st = store_stmt(y->s,
 	    "INSERT INTO credit_balances(customer, currency, available, ver, updated_at) "
 	    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(customer) DO UPDATE SET "
 	    "currency = excluded.currency, available = excluded.available, "
 	    "ver = excluded.ver, updated_at = excluded.updated_at WHERE excluded.ver >= ver", e);
-	if (st == NULL) {
-		store_rollback(y->s);
-		goto out;
-	}
+
+	if (st == NULL)
+		return -1;
 	bind_text(st, 1, customer);
-	bind_text(st, 2, currency);
+	bind_text(st, 2, currency[0] != '\0' ? currency : NULL);
 	bind_int(st, 3, available);
 	bind_int(st, 4, ver > 0 ? ver : tally_now());
 	bind_int(st, 5, tally_now());
-	if (store_step_done(y->s, st, e) != 0) {
+	/* Drift: Stripe's balance is compared with the ledger (balance-mismatch). */
+	if (store_step_done(y->s, st, e) != 0)
+		return -1;
+	return drift_mark_dirty(y->s, customer, e);
+}
+
+static int
+credit_balance_for(struct sync *y, const char *customer, struct err *e)
+{
+	char currency[16];
+	int64_t available, ver;
+
+	if (credit_balance_fetch(y, customer, currency, sizeof currency, &available, &ver, e) != 0)
+		return -1;
+	if (store_begin(y->s, e) != 0)
+		return -1;
+	if (credit_balance_store(y, customer, currency, available, ver, e) != 0) {
 		store_rollback(y->s);
-		goto out;
+		return -1;
 	}
-	rc = store_commit(y->s, e);
-out:
-	json_decref(sum);
-	return rc;
+	return store_commit(y->s, e);
 }
 
 /* Does the account use Stripe Entitlements at all?  (One feature is
@@ -1037,6 +1062,7 @@ follow_logs(struct sync *y, struct err *e)
 	io.nsecrets = (int)cfg->webhook_secrets.n;
 	io.tolerance = cfg->webhook_tolerance;
 	io.cap = (size_t)cfg->max_value_bytes;
+	io.drift = y->drift;
 	for (k = 0; k < cfg->webhook_logs.n; k++)
 		if (ingest_file(y->s, &io, INGEST_WEBHOOK, cfg->webhook_logs.v[k], &y->n.logs, e) != 0)
 			return -1;
@@ -1093,6 +1119,32 @@ record(struct sync *y, int ok, const struct err *fail, int64_t requests, int64_t
 	store_commit(y->s, &e);
 }
 
+/* Drift, once the round's writes (and its outcome, which sync-stale reads)
+ * are in: a full scan when the round talked to the API or the last scan is
+ * older than sync_interval (time alone opens and closes some alerts: a
+ * period ends, a failed delivery ages), else a re-check of the customers
+ * the round marked.  doc/drift.md. */
+static int
+drift_round(struct sync *y, int full, struct err *e)
+{
+	int64_t now = tally_now(), every = y->o.cfg->sync_interval > 0 ? y->o.cfg->sync_interval : 60;
+	int rc;
+
+	if (now - meta_int(y->s, "drift.scanned_at") >= every)
+		full = 1;
+	if (store_begin(y->s, e) != 0)
+		return -1;
+	rc = full ? drift_scan(y->drift, now, 0, NULL, e) : drift_check_dirty(y->drift, now, NULL, e);
+	if (rc != 0) {
+		store_rollback(y->s);
+		return -1;
+	}
+	if (store_commit(y->s, e) != 0)
+		return -1;
+	progress(y, "drift");
+	return 0;
+}
+
 int
 sync_round(struct sync *y, int flags, struct err *e)
 {
@@ -1120,6 +1172,15 @@ sync_round(struct sync *y, int flags, struct err *e)
 	} else if (rc != 0 && !stopped(y)) {
 		record(y, 0, e, 0, 0);
 	}
+	/* After a failed round too: sync-stale is about failing rounds. */
+	if (!stopped(y)) {
+		struct err de;
+		int drc = drift_round(y, rc == 0 && y->api != NULL && !(flags & SYNC_LOGS_ONLY),
+		    rc == 0 ? e : &de);
+
+		if (rc == 0)
+			rc = drc;
+	}
 	y->phase = SYNC_IDLE;
 	progress(y, rc == 0 ? "done" : "failed");
 	return rc;
@@ -1135,6 +1196,11 @@ sync_open(struct store *s, const struct sync_opts *o, struct sync **out, struct 
 	y->s = s;
 	y->o = *o;
 	arena_init(&y->arena);
+	if (drift_open(s, o->cat, o->cfg, &y->drift, e) != 0) {
+		arena_done(&y->arena);
+		free(y);
+		return -1;
+	}
 	if (o->cfg->api_key != NULL && o->cfg->api_key[0] != '\0') {
 		struct api_opts ao;
 
@@ -1160,6 +1226,7 @@ sync_close(struct sync *y)
 	if (y == NULL)
 		return;
 	api_close(y->api);
+	drift_close(y->drift);
 	arena_done(&y->arena);
 	free(y);
 }
@@ -1174,6 +1241,251 @@ int
 sync_fatal(const struct sync *y)
 {
 	return y->fatal;
+}
+
+/* --- one customer, now (tally resync) ------------------------------------ */
+
+/* What sync_customer_fetch got: each object with the Date of the answer
+ * that carried it, and Stripe's credit balance when the customer has
+ * credit grants. */
+struct sync_fetched {
+	char customer[256];
+	json_t *objects;                /* [[object, ver, "GET path"], ...] */
+	int has_balance;
+	char currency[16];
+	int64_t available, balance_ver;
+};
+
+void
+sync_fetched_free(struct sync_fetched *f)
+{
+	if (f == NULL)
+		return;
+	json_decref(f->objects);
+	free(f);
+}
+
+static void
+fetched_add(struct sync_fetched *f, json_t *obj, int64_t ver, const char *path)
+{
+	json_array_append_new(f->objects, json_pack("[O, I, s]", obj,
+	    (json_int_t)(ver > 0 ? ver : tally_now()), path));
+}
+
+/* Every page of path?customer=<id>[&k=v], each object completed and kept. */
+static int
+fetch_for_customer(struct sync *y, struct sync_fetched *f, const char *path, const char *filter,
+                   const char *id, const char *k, const char *v, struct err *e)
+{
+	char after[256] = "";
+	struct api_error ae;
+	json_t *page, *data, *obj;
+	int64_t ver;
+	size_t i;
+	int more = 1, rc;
+
+	while (more) {
+		struct api_params p = { 0 };
+
+		api_params_add(&p, "limit", PAGE_LIMIT);
+		api_params_add(&p, filter, id);
+		if (k != NULL)
+			api_params_add(&p, k, v);
+		if (after[0] != '\0')
+			api_params_add(&p, "starting_after", after);
+		page = NULL;
+		ver = 0;
+		rc = api_get(y->api, path, &p, &page, &ver, &ae);
+		api_params_free(&p);
+		count_requests(y);
+		if (rc != 0)
+			return api_fail(y, &ae, path, e);
+		data = json_object_get(page, "data");
+		if (!json_is_array(data)) {
+			json_decref(page);
+			return err_set(e, "GET %s: the answer is not a list", path);
+		}
+		json_array_foreach(data, i, obj) {
+			if (complete_object(y, obj, e) != 0) {
+				json_decref(page);
+				return -1;
+			}
+			fetched_add(f, obj, ver, path);
+		}
+		more = json_is_true(json_object_get(page, "has_more")) && json_array_size(data) > 0;
+		if (more)
+			last_id(data, after, sizeof after);
+		json_decref(page);
+		if (more && after[0] == '\0')
+			return err_set(e, "GET %s: a list item without an id", path);
+	}
+	return 0;
+}
+
+int
+sync_customer_fetch(struct sync *y, const char *customer, struct sync_fetched **out,
+                    struct err *e)
+{
+	static const struct {
+		const char *path, *k, *v;
+	} lists[] = {
+		{ "/v1/subscriptions", "status", "all" },
+		{ "/v1/invoices", "expand[]", "data.payments" },
+		{ "/v1/checkout/sessions", NULL, NULL },
+		{ "/v1/charges", NULL, NULL },
+		{ "/v1/billing/credit_grants", NULL, NULL },
+	};
+	struct sync_fetched *f;
+	struct api_error ae;
+	json_t *obj = NULL, *all, *summary, *o;
+	int64_t ver = 0;
+	char path[320];
+	size_t i, n;
+	int ents = 0, grants = 0;
+
+	*out = NULL;
+	if (y->api == NULL)
+		return err_set(e, "no Stripe API key: set STRIPE_API_KEY (or stripe_api_key in the "
+		    "configuration) to fetch %s", customer);
+	f = xcalloc(1, sizeof *f);
+	snprintf(f->customer, sizeof f->customer, "%s", customer);
+	f->objects = json_array();
+	y->phase = SYNC_REFETCH;
+
+	snprintf(path, sizeof path, "/v1/customers/%s", customer);
+	if (api_get(y->api, path, NULL, &obj, &ver, &ae) != 0) {
+		count_requests(y);
+		api_fail(y, &ae, path, e);
+		if (ae.status == 404)
+			err_set(e, "Stripe has no customer %s (GET %s: 404)", customer, path);
+		goto fail;
+	}
+	count_requests(y);
+	fetched_add(f, obj, ver, path);
+	json_decref(obj);
+	for (i = 0; i < sizeof lists / sizeof lists[0]; i++)
+		if (fetch_for_customer(y, f, lists[i].path, "customer", customer, lists[i].k,
+		    lists[i].v, e) != 0)
+			goto fail;
+	/* Refunds and disputes are listed by charge: only for charges that
+	 * have some. */
+	n = json_array_size(f->objects);
+	for (i = 0; i < n; i++) {
+		const char *type, *id;
+
+		o = json_array_get(json_array_get(f->objects, i), 0);
+		type = json_string_value(json_object_get(o, "object"));
+		id = json_string_value(json_object_get(o, "id"));
+		if (type == NULL || id == NULL)
+			continue;
+		if (strcmp(type, "billing.credit_grant") == 0)
+			grants = 1;
+		if (strcmp(type, "charge") != 0)
+			continue;
+		if (json_integer_value(json_object_get(o, "amount_refunded")) > 0 &&
+		    fetch_for_customer(y, f, "/v1/refunds", "charge", id, NULL, NULL, e) != 0)
+			goto fail;
+		if (json_is_true(json_object_get(o, "disputed")) &&
+		    fetch_for_customer(y, f, "/v1/disputes", "charge", id, NULL, NULL, e) != 0)
+			goto fail;
+	}
+	if (uses_entitlements(y, &ents, e) != 0)
+		goto fail;
+	if (ents) {
+		ver = 0;
+		if (fetch_all(y, "/v1/entitlements/active_entitlements", "customer", customer, &all,
+		    &ver, e) != 0)
+			goto fail;
+		count_requests(y);
+		summary = json_pack("{s:s, s:s, s:{s:s, s:o, s:b}}",
+		    "object", "entitlements.active_entitlement_summary", "customer", customer,
+		    "entitlements", "object", "list", "data", all, "has_more", 0);
+		if (summary == NULL) {
+			err_set(e, "entitlements of %s: out of memory", customer);
+			goto fail;
+		}
+		fetched_add(f, summary, ver, "/v1/entitlements/active_entitlements");
+		json_decref(summary);
+	}
+	if (grants) {
+		if (credit_balance_fetch(y, customer, f->currency, sizeof f->currency, &f->available,
+		    &f->balance_ver, e) != 0)
+			goto fail;
+		f->has_balance = 1;
+	}
+	count_requests(y);
+	y->phase = SYNC_IDLE;
+	*out = f;
+	return 0;
+fail:
+	y->phase = SYNC_IDLE;
+	sync_fetched_free(f);
+	return -1;
+}
+
+int
+sync_customer_apply(struct sync *y, struct sync_fetched *f, struct sync_customer_counts *n,
+                    struct err *e)
+{
+	struct apply_ctx c;
+	json_t *item;
+	size_t i;
+
+	memset(n, 0, sizeof *n);
+	if (!store_in_txn(y->s))
+		return err_set(e, "internal error: sync_customer_apply needs a transaction");
+	apply_ctx_init(y, &c);
+	json_array_foreach(f->objects, i, item) {
+		json_t *obj = json_array_get(item, 0);
+		int64_t ver = json_integer_value(json_array_get(item, 1));
+		const char *path = json_string_value(json_array_get(item, 2));
+		struct stripe_object o;
+		enum apply_result res;
+		struct err de;
+		char source[320];
+		int rc;
+
+		snprintf(source, sizeof source, "GET %s", path != NULL ? path : "?");
+		n->objects++;
+		arena_reset(&y->arena);
+		if (stripe_object_decode(&y->arena, obj, &o, &de) != 0) {
+			if (quarantine_json(y, &c, source, obj, de.msg, e) != 0)
+				return -1;
+			n->quarantined++;
+			continue;
+		}
+		if (savepoint_begin(y, e) != 0)
+			return -1;
+		rc = apply_object(&c, &o, ver, ingest_json_hash(obj), &res, e);
+		if (rc == APPLY_EINPUT)
+			n->quarantined++;
+		if (savepoint_end(y, &c, rc, source, obj, e) != 0)
+			return -1;
+		if (rc != 0)
+			continue;
+		switch (res) {
+		case APPLY_APPLIED:
+			n->changed++;
+			break;
+		case APPLY_CONFLICT:
+			n->conflicts++;
+			break;
+		default:
+			n->unchanged++;
+			break;
+		}
+	}
+	if (f->has_balance &&
+	    credit_balance_store(y, f->customer, f->currency, f->available, f->balance_ver, e) != 0)
+		return -1;
+	n->ledger_entries = c.ledger_entries;
+	return 0;
+}
+
+const char *
+sync_last_request_id(const struct sync *y)
+{
+	return y->api != NULL ? api_stats(y->api)->last_request_id : "";
 }
 
 /* --- status ------------------------------------------------------------ */

@@ -88,6 +88,42 @@ const struct sync_counts *sync_counts(const struct sync *y);
 /* 1 when the last failure was one no retry will fix (bad key, permission). */
 int sync_fatal(const struct sync *y);
 
+/*
+ * One customer, now (`tally resync`, the console's resync action).
+ *
+ * sync_customer_fetch GETs the customer, then, customer by customer filter,
+ * its subscriptions (status=all), invoices (expand[]=data.payments),
+ * checkout sessions, charges and credit grants (every page, nested lists
+ * completed), the refunds and disputes of its charges that have some, its
+ * active entitlements when the account uses Entitlements, and Stripe's
+ * credit balance when it has credit grants.  Network only: no transaction
+ * is open meanwhile.  It needs an API key (an error saying so otherwise);
+ * a customer Stripe does not know is an error.
+ *
+ * sync_customer_apply writes what was fetched through the apply path (the
+ * same version guard and ledger keys as every other way in), in the
+ * caller's write transaction, so the caller can look at the mirror before
+ * and after and then commit, or roll back for a dry run.
+ */
+struct sync_fetched;
+struct sync_customer_counts {
+	int64_t objects;                /* fetched */
+	int64_t changed;                /* written (newer than the mirror) */
+	int64_t unchanged;              /* the mirror had it already, or newer */
+	int64_t conflicts;              /* same version, other content: marked for refetch */
+	int64_t quarantined;            /* could not be read */
+	int ledger_entries;             /* entries appended by their effects */
+};
+int sync_customer_fetch(struct sync *y, const char *customer, struct sync_fetched **out,
+                        struct err *e);
+int sync_customer_apply(struct sync *y, struct sync_fetched *f, struct sync_customer_counts *n,
+                        struct err *e);
+void sync_fetched_free(struct sync_fetched *f);         /* NULL is a no-op */
+
+/* The Request-Id of the sync's last API answer ("" for none).  Borrowed
+ * until the next call. */
+const char *sync_last_request_id(const struct sync *y);
+
 /* What `tally status` and the console's overview show: the sync's state
  * as the mirror holds it.  Reads only; any connection. */
 #define SYNC_STATUS_MAX 16

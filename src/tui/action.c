@@ -87,6 +87,16 @@ action_for_key(int key, unsigned view)
 	return -1;
 }
 
+static const struct {
+	unsigned bit;
+	const char *name;
+} view_names[] = {
+	{ V_OVERVIEW, "overview" }, { V_CUSTOMERS, "customers" }, { V_CUSTOMER, "customer" },
+	{ V_LEDGER, "ledger" }, { V_DELIVERIES, "deliveries" }, { V_EVENTS, "events" },
+	{ V_ALERTS, "alerts" }, { V_AUDIT, "audit" }, { V_QUARANTINE, "quarantine" },
+	{ V_DETAIL, "detail" }, { V_HELP, "help" },
+};
+
 const char *
 action_views_text(unsigned views, char *out, size_t outsz)
 {
@@ -102,11 +112,12 @@ action_views_text(unsigned views, char *out, size_t outsz)
 		o += (size_t)snprintf(out, outsz, "lists");
 		views &= ~V_LISTS;
 	}
-	for (i = 0; view_table[i] != NULL; i++) {
-		if (!(views & view_table[i]->bit))
+	for (i = 0; i < (int)(sizeof view_names / sizeof view_names[0]); i++) {
+		if (!(views & view_names[i].bit))
 			continue;
 		if (o < outsz)
-			o += (size_t)snprintf(out + o, outsz - o, "%s%s", o ? ", " : "", view_table[i]->name);
+			o += (size_t)snprintf(out + o, outsz - o, "%s%s", o ? ", " : "",
+			    view_names[i].name);
 	}
 	return out;
 }

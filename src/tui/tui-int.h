@@ -231,6 +231,7 @@ struct tui {
 	int depth;
 	int quit;
 	int dirty;
+	int again;              /* re-read the view right after this draw */
 	char msg[512];          /* the message line (cleaned) */
 	int msg_role;
 	int64_t data_version;
@@ -244,6 +245,8 @@ struct tui {
 struct view *tui_view(struct tui *t);
 /* Push a new view of ops with arg (may be NULL), open it; 0 or -1. */
 int tui_push(struct tui *t, const struct view_ops *ops, const char *arg);
+/* Set a view's title (outside text is cleaned). */
+void view_set_title(struct view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A message on the bottom line (outside text is cleaned). */
 void tui_message(struct tui *t, int role, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -221,7 +221,8 @@ test_errors(void)
 	/* Shape and unknown keys. */
 	want_err("[]", "cat.json: expected a JSON object at the top level");
 	want_err("{'plan':{}}",
-	         "cat.json: plan: unknown key (known: unit, plans, topups, meters, overage_floor, grace)");
+	         "cat.json: plan: unknown key (known: unit, plans, topups, meters, overage_floor, grace, "
+	         "credit_value)");
 	want_err("{'plans':{'price_pro':{'credit':5}}}",
 	         "cat.json: plans.price_pro.credit: unknown key "
 	         "(known: name, credits_per_period, features, rollover, limits)");
@@ -340,6 +341,44 @@ test_load_errors(void)
 	remove(dir);
 }
 
+/* credit_value: what credits are worth, for pushed adjustments. */
+static void
+test_credit_value(void)
+{
+	struct catalog *c;
+	int64_t m = 0;
+
+	c = parse_ok("{'credit_value':{'currency':'usd','credits':100,'minor_units':1}}",
+	    "credit_value");
+	if (c != NULL) {
+		ok(catalog_credits_to_minor(c, 500, &m) == 0 && m == 5, "500 credits = 5 cents");
+		ok(catalog_credits_to_minor(c, -300, &m) == 0 && m == -3, "-300 credits = -3 cents");
+		ok(catalog_credits_to_minor(c, 250, &m) == 2, "250 credits is not whole cents");
+		ok(catalog_credits_to_minor(c, INT64_MAX, &m) == 2, "an amount that does not divide");
+		catalog_free(c);
+	}
+	c = parse_ok("{'credit_value':{'currency':'eur','credits':1,'minor_units':5}}", "5 cents a credit");
+	if (c != NULL) {
+		ok(catalog_credits_to_minor(c, 7, &m) == 0 && m == 35, "7 credits = 35 cents");
+		ok(catalog_credits_to_minor(c, INT64_MAX, &m) == 2, "overflow is refused");
+		catalog_free(c);
+	}
+	c = parse_ok("{}", "no credit_value");
+	if (c != NULL) {
+		ok(catalog_credits_to_minor(c, 100, &m) == 1, "no credit_value: no conversion");
+		catalog_free(c);
+	}
+	want_err("{'credit_value':{'currency':'USD','credits':1,'minor_units':1}}",
+	         "cat.json: credit_value.currency: expected a three-letter ISO currency code in "
+	         "lower case, like \"usd\"");
+	want_err("{'credit_value':{'currency':'usd','credits':0,'minor_units':1}}",
+	         "cat.json: credit_value.credits: must be >= 1, not 0");
+	want_err("{'credit_value':{'currency':'usd','credits':1}}",
+	         "cat.json: credit_value.minor_units: missing");
+	want_err("{'credit_value':{'currency':'usd','credits':1,'minor_units':1,'rate':2}}",
+	         "cat.json: credit_value.rate: unknown key (known: currency, credits, minor_units)");
+}
+
 int
 main(void)
 {
@@ -347,5 +386,6 @@ main(void)
 	test_defaults();
 	test_errors();
 	test_load_errors();
+	test_credit_value();
 	return t_done();
 }

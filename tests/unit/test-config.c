@@ -117,6 +117,9 @@ test_defaults(void)
 	is_int(c.reconcile_interval, 21600, "default reconcile_interval");
 	ok(c.rate_limit == 20, "default rate_limit");
 	is_int(c.adjust_cap, 100000, "default adjust_cap");
+	is_str(c.webhook_endpoint_url, NULL, "no replay endpoint by default");
+	is_str(c.webhook_endpoint_id, NULL, "no webhook endpoint id by default");
+	ok(c.replay_rate == 2, "default replay_rate");
 	is_str(c.source, NULL, "no source");
 	is_int(config_is_live(&c), 0, "no key is not live");
 	config_done(&c);
@@ -160,7 +163,10 @@ test_parse_good(void)
 		"sync_interval = 90\n"
 		"reconcile_interval = 1d\n"
 		"rate_limit = 2.5\n"
-		"adjust_cap = 0\n";
+		"adjust_cap = 0\n"
+		"webhook_endpoint_url = https://app.example.com/hooks/stripe/\n"
+		"webhook_endpoint_id = we_123\n"
+		"replay_rate = 0.5\n";
 	struct config c;
 	struct err e;
 	char want[512];
@@ -190,6 +196,9 @@ test_parse_good(void)
 	is_int(c.reconcile_interval, 86400, "1d");
 	ok(c.rate_limit == 2.5, "rate 2.5");
 	is_int(c.adjust_cap, 0, "adjust_cap 0");
+	is_str(c.webhook_endpoint_url, "https://app.example.com/hooks/stripe", "webhook_endpoint_url");
+	is_str(c.webhook_endpoint_id, "we_123", "webhook_endpoint_id");
+	ok(c.replay_rate == 0.5, "replay_rate 0.5");
 	config_done(&c);
 
 	/* Every spelling of the forms. */
