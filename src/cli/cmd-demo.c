@@ -250,6 +250,8 @@ run(struct cmd_ctx *c)
 		goto done;
 	}
 	time_fmt(r->now, now, sizeof now);
+	o.dir = r->dir;
+	o.db_path = r->db_path;
 	if (c->json)
 		print_json(&o, r, now);
 	else

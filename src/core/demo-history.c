@@ -22,13 +22,15 @@
  * late enough to arrive after a newer event about the same object.  Usage is
  * emitted as meter events, a few repeated (a client retry).
  *
- * Bodies go to a spill file as they are made, with a small index row each
- * (the event, and each delivery and usage line); when every customer is done
- * the rows are sorted by the time they were received and the logs written,
- * bodies read back from the spill.  Memory is the index rows, a few dozen
- * bytes each, never the bodies.  state.json gets each customer's objects in
- * their final state (in the current API shape) when the customer is done,
- * then every event, oldest first, from the spill.
+ * Bodies go to a spill file (unlinked at once) as they are made, with a
+ * small index row each (the event, and each delivery and usage line); when
+ * every customer is done the rows are sorted by the time they were received,
+ * and the logs are written from them up to any moment asked
+ * (demo_history_write_until), bodies read back from the spill, so that a
+ * mirror can follow the logs as they grow.  Memory is the index rows, a few
+ * dozen bytes each, never the bodies.  state.json gets each customer's
+ * objects in their final state (in the current API shape) when the customer
+ * is done, then every event, oldest first, from the spill.
  *
  * Planted customers (one per drift rule condition, demo.h) sit at indices the
  * seed picks; each is a short script on the same primitives.

@@ -513,14 +513,6 @@ build_mirror(const struct demo_opts *o, struct demo_history *h, const struct cat
 		memset(&fin, 0, sizeof fin);
 		if (ingest_finish(s, &io, &fin, e) != 0)
 			goto out;
-		/* The drift rules, a week before the end (so some alerts are
-		 * older than others and some have resolved since: skipped for
-		 * large demos, where it costs) and at the end; not at every
-		 * step, which would cost more than the ingest. */
-		if (i > 0 && o->customers <= 1000 && steps[i] >= r->now - 7 * 86400 && steps[i - 1] < r->now - 7 * 86400 &&
-		    scan(s, d, steps[i], e) != 0)
-			goto out;
-
 		r->expired += fin.ledger_entries;
 		for (k = 0; k < r->nactions; k++)
 			if (!done[k] && r->actions[k].at <= steps[i]) {
@@ -528,6 +520,13 @@ build_mirror(const struct demo_opts *o, struct demo_history *h, const struct cat
 				if (action_run(s, full, &r->actions[k], e) != 0)
 					goto out;
 			}
+		/* The drift rules a week before the end (so some alerts are
+		 * older than others and some have resolved since; skipped for
+		 * large demos, where a scan costs) and at the end; not at every
+		 * step, which would cost more than the ingest. */
+		if (i > 0 && o->customers <= 1000 && steps[i] >= r->now - 7 * 86400 &&
+		    steps[i - 1] < r->now - 7 * 86400 && scan(s, d, steps[i], e) != 0)
+			goto out;
 	}
 	if (demo_history_finish(h, e) != 0 || plant_after_ingest(s, o, r, e) != 0)
 		goto out;
@@ -643,6 +642,8 @@ demo_build(const struct demo_opts *opts, struct demo_result *r, struct err *e)
 		goto out;
 	o.dir = dir;
 	o.db_path = db;
+	snprintf(r->dir, sizeof r->dir, "%s", dir);
+	snprintf(r->db_path, sizeof r->db_path, "%s", db);
 	if (!conf_safe(dir) || !conf_safe(db)) {
 		err_set(e, "%s: tally.conf cannot name this path (a control character, or \" #\"); "
 		    "choose another --out", db);

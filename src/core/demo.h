@@ -93,6 +93,7 @@ struct demo_result {
 	int64_t usage_identifiers;
 	int64_t webhook_bytes, usage_bytes, state_bytes;
 	/* After demo_build: */
+	char db_path[4096], dir[4096];  /* absolute */
 	struct ingest_counts webhooks, usage;
 	int64_t expired;                /* expiries written by ingest_finish */
 	int64_t ledger_entries;         /* rows in the mirror's ledger */

@@ -1014,7 +1014,8 @@ reconcile(struct drift *d, struct foundset *f, const char *customer, int64_t now
 	sqlite3_stmt *st;
 	int rc = -1, step;
 
-	qsort(f->v, f->n, sizeof *f->v, found_cmp);
+	if (f->n > 0)           /* qsort(NULL, 0) is undefined */
+		qsort(f->v, f->n, sizeof *f->v, found_cmp);
 	/* Two parts of one rule may find one subject: the first counts. */
 	for (i = 0, k = 0; i < f->n; i++) {
 		if (k > 0 && found_cmp(&f->v[k - 1], &f->v[i]) == 0) {
