@@ -448,6 +448,28 @@ ingest --usage "$L/bal2.usage"
 is "the next ingest that touches the customer re-checks it" "$(open_of balance-mismatch)" cache:cus_BM
 is "and only it (no full scan ran: no scan time recorded)" "$(sql "SELECT COUNT(*) FROM meta WHERE key = 'drift.scanned_at'")" 0
 
+# --- the sync round ends with a drift check ------------------------------------------
+
+new sy
+export TALLY_NOW=$((T0 + MONTH + 3 * H))
+tl drift
+is "an empty mirror is sync-stale (never synced)" "$(open_of sync-stale)" mirror
+cp "$L/stripe/state.json" "$tmp/stripe/"
+fake_start "$tmp/stripe"
+export STRIPE_API_KEY=sk_test_tally_drift_0000000000
+tl sync
+check "a sync round" $?
+is "ends with a full scan: the mirror is fresh again" \
+    "$(state_of sync-stale mirror) $(sql "SELECT value FROM meta WHERE key = 'drift.scanned_at'")" "resolved $TALLY_NOW"
+export TALLY_NOW=$((T0 + MONTH + 3 * H + 2000)) STRIPE_API_KEY=sk_test_not_the_key_00000000
+tl sync
+check "a round with a bad key fails" $([ $? = 3 ] && echo 0 || echo 1)
+is "and still checks: sync-stale reopens, with the error as evidence" \
+    "$(state_of sync-stale mirror) $(sql "SELECT json_extract(evidence, '$.last_error') IS NOT NULL FROM alerts WHERE rule = 'sync-stale'")" "open 1"
+kill "$fakepid" 2>/dev/null; wait "$fakepid" 2>/dev/null
+fakepid=
+unset STRIPE_API_KEY STRIPE_API_BASE
+
 # --- one mechanism: the per-customer checks agree with the full scan ------------------
 # A generated history (tests/lib/stripe_events.py) ingested in batches: the
 # alerts the incremental checks leave are exactly those a full scan finds,

@@ -1162,6 +1162,21 @@ out:
 }
 
 int
+drift_has_dirty(struct store *s, struct err *e)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM drift_dirty LIMIT 1", e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : store_err(s, e, "reading drift marks");
+}
+
+int
 drift_check_dirty(struct drift *d, int64_t now, struct drift_report *r, struct err *e)
 {
 	sqlite3_stmt *st;

@@ -115,6 +115,9 @@ int drift_check_customer(struct drift *d, const char *customer, int64_t now, int
  * cheaper (more than DRIFT_FULL_AFTER marked).  Write transaction. */
 #define DRIFT_FULL_AFTER 2000
 int drift_check_dirty(struct drift *d, int64_t now, struct drift_report *r, struct err *e);
+/* 1 when some customer is marked, 0 when none, -1 on error (no
+ * transaction needed: lets a caller skip opening one for nothing). */
+int drift_has_dirty(struct store *s, struct err *e);
 
 /* --- operator actions: each opens and commits its own transaction --- */
 

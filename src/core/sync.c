@@ -389,9 +389,15 @@ static int
 resource_advance(struct sync *y, const struct resource *r, const char *cursor, int done,
                  int64_t objects, struct err *e)
 {
+	/* An upsert: a resource a pass started without (a mirror from a build
+	 * that listed fewer resources) gets its row here, or its cursor would
+	 * never move. */
 	sqlite3_stmt *st = store_stmt(y->s,
-	    "UPDATE sync_resources SET cursor = ?, done = ?, pages = pages + 1, "
-	    "objects = objects + ?, finished_at = CASE WHEN ? THEN ? END WHERE name = ?", e);
+	    "INSERT INTO sync_resources(name, pass, cursor, done, pages, objects, started_at, "
+	    "finished_at) VALUES (?6, (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sync.pass'), "
+	    "?1, ?2, 1, ?3, ?5, CASE WHEN ?4 THEN ?5 END) "
+	    "ON CONFLICT(name) DO UPDATE SET cursor = ?1, done = ?2, pages = pages + 1, "
+	    "objects = objects + ?3, finished_at = CASE WHEN ?4 THEN ?5 END", e);
 
 	if (st == NULL)
 		return -1;
@@ -1132,6 +1138,9 @@ drift_round(struct sync *y, int full, struct err *e)
 
 	if (now - meta_int(y->s, "drift.scanned_at") >= every)
 		full = 1;
+	/* The thread polls the logs every second: no transaction for nothing. */
+	if (!full && (rc = drift_has_dirty(y->s, e)) <= 0)
+		return rc;
 	if (store_begin(y->s, e) != 0)
 		return -1;
 	rc = full ? drift_scan(y->drift, now, 0, NULL, e) : drift_check_dirty(y->drift, now, NULL, e);
