@@ -451,9 +451,12 @@ is "and only it (no full scan ran: no scan time recorded)" "$(sql "SELECT COUNT(
 # --- the sync round ends with a drift check ------------------------------------------
 
 new sy
+: >"$tmp/empty.log"
+export TALLY_NOW=$T0
+ingest --webhooks "$tmp/empty.log"
 export TALLY_NOW=$((T0 + MONTH + 3 * H))
 tl drift
-is "an empty mirror is sync-stale (never synced)" "$(open_of sync-stale)" mirror
+is "a mirror last ingested a month ago is sync-stale" "$(open_of sync-stale)" mirror
 cp "$L/stripe/state.json" "$tmp/stripe/"
 fake_start "$tmp/stripe"
 export STRIPE_API_KEY=sk_test_tally_drift_0000000000

@@ -113,7 +113,7 @@ int drift_check_customer(struct drift *d, const char *customer, int64_t now, int
 
 /* Re-check every customer marked dirty, or run a full scan when that is
  * cheaper (more than DRIFT_FULL_AFTER marked).  Write transaction. */
-#define DRIFT_FULL_AFTER 2000
+#define DRIFT_FULL_AFTER 1000
 int drift_check_dirty(struct drift *d, int64_t now, struct drift_report *r, struct err *e);
 /* 1 when some customer is marked, 0 when none, -1 on error (no
  * transaction needed: lets a caller skip opening one for nothing). */
