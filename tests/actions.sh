@@ -31,47 +31,18 @@
 # Environment: TALLY, SRCDIR, PYTHON3 (set by make check); KEEP=1 keeps the
 # work directory.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
-GEN="$SRCDIR/tests/lib/stripe_events.py"
-FAKE="$SRCDIR/tests/lib/fake_stripe.py"
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup actions
 HOOK="$SRCDIR/tests/lib/hook_endpoint.py"
-KEY=sk_test_tally_fake_0000000000
 SECRET=whsec_test_actions_0000
-export PYTHONDONTWRITEBYTECODE=1
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-actions.XXXXXX")
-fakepid= hookpid=
-cleanup() {
-	[ -n "$fakepid" ] && kill "$fakepid" 2>/dev/null && wait "$fakepid" 2>/dev/null
-	[ -n "$hookpid" ] && kill "$hookpid" 2>/dev/null && wait "$hookpid" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home" "$tmp/gen" "$tmp/state"
-export HOME="$tmp/home" TALLY_CONFIG="$tmp/tally.conf"
-unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY_FILE STRIPE_WEBHOOK_SECRET TALLY_OPERATOR
+hookpid=
+at_exit 'stop_pid "$hookpid"'
+mkdir -p "$tmp/gen" "$tmp/state"
+export TALLY_CONFIG="$tmp/tally.conf"
 DB="$tmp/m.db"
 ALL="$tmp/all-output"           # every output of tally, for the key check
 : >"$ALL"
 
-n=0
-# report DESC STATUS [DIAG-FILE]
-report() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		if [ -n "${3:-}" ] && [ -s "$3" ]; then
-			sed -e 's/^# //' -e 's/^/# /' "$3" | head -40
-		fi
-	fi
-}
 # t ARGS...: run tally on the mirror; stdout in $tmp/out, stderr in $tmp/err
 t() {
 	"$TALLY" --db "$DB" "$@" >"$tmp/out" 2>"$tmp/err"
@@ -87,10 +58,6 @@ check() {
 	{ echo "exit $3 (wanted $2)"; cat "$tmp/out" "$tmp/err"; } >"$tmp/diag"
 	report "$1" $st "$tmp/diag"
 }
-sql() { "$PYTHON3" -c 'import sqlite3, sys
-c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-for r in c.execute(sys.argv[2], sys.argv[3:]):
-    print("|".join("" if v is None else str(v) for v in r))' "$@"; }
 # dbhash DB: a digest of every row of every table (what "changes nothing" means)
 dbhash() { "$PYTHON3" -c 'import hashlib, sqlite3, sys
 c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
@@ -105,20 +72,6 @@ print(h.hexdigest())' "$1"; }
 ledgerhash() { sql "$1" "SELECT seq, customer, amount, kind, key FROM ledger ORDER BY seq" | sha256sum; }
 # lines FILE PATTERN: how many lines of FILE hold PATTERN
 lines() { if [ -f "$1" ]; then grep -c -- "$2" "$1"; else echo 0; fi; return 0; }
-wait_port() {
-	local i
-	for i in $(seq 1 150); do
-		[ -s "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-fake_post() {           # fake_post PATH JSON
-	"$PYTHON3" -c 'import sys, urllib.request
-r = urllib.request.Request(sys.argv[1] + sys.argv[2], data=sys.argv[3].encode(), method="POST",
-                           headers={"Content-Type": "application/json"})
-urllib.request.urlopen(r).read()' "$STRIPE_API_BASE" "$1" "$2"
-}
 # ptyrun INPUT ARGS...: run tally on a terminal (a pty), typing INPUT
 # when it asks; output in $tmp/out
 ptyrun() {
@@ -161,8 +114,7 @@ if ! "$PYTHON3" "$GEN" --seed 61 --customers 4 --months 3 --secret "$SECRET" \
 	report "generate the history" 1 "$tmp/gen.err"
 	exit 0
 fi
-NOW=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["now"])' \
-    "$tmp/state/state.json")
+NOW=$(now_of "$tmp/state/state.json")
 export TALLY_NOW=$NOW
 # The catalog says what a credit is worth (100 credits = 1 cent) so pushes
 # can be converted; the webhook log gets two failed deliveries (the
@@ -224,17 +176,14 @@ chmod 600 "$tmp/tally.conf"
 
 echo "1..60"
 
-"$PYTHON3" "$FAKE" --state "$tmp/state" --port-file "$tmp/state/port" 2>"$tmp/fake.err" &
-fakepid=$!
-wait_port "$tmp/state/port"
-export STRIPE_API_BASE="http://127.0.0.1:$(cat "$tmp/state/port")" STRIPE_API_KEY=$KEY
+fake_start "$tmp/state"
 WRITES="$tmp/state/writes.jsonl"
 REQS="$tmp/state/requests.jsonl"
 
 "$PYTHON3" "$HOOK" --secret "$SECRET" --record "$tmp/hook.jsonl" --log "$tmp/hook.log" \
     --port-file "$tmp/hook.port" --now "$NOW" 2>"$tmp/hook.err" &
 hookpid=$!
-wait_port "$tmp/hook.port"
+wait_file "$tmp/hook.port"
 HOOKURL="http://127.0.0.1:$(cat "$tmp/hook.port")/hook"
 
 t ingest --webhooks "$tmp/webhooks.log" --usage "$tmp/gen/usage.log" &&

@@ -27,20 +27,11 @@
 # Environment: TALLY, SRCDIR, PYTHON3 (set by make check); KEEP=1 keeps the
 # work directory.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
-CATALOG="$SRCDIR/data/catalog.example.json"
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup bad-input
 SECRET=whsec_bad_input_test_secret
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-bad-input.XXXXXX")
-if [ "${KEEP:-0}" = 1 ]; then trap 'echo "# kept $tmp"' EXIT; else trap 'rm -rf "$tmp"' EXIT; fi
-mkdir -p "$tmp/home" "$tmp/logs"
-export HOME="$tmp/home" TALLY_CONFIG=/dev/null STRIPE_WEBHOOK_SECRET="$SECRET"
-unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY STRIPE_API_KEY_FILE STRIPE_API_BASE
+mkdir -p "$tmp/logs"
+export STRIPE_WEBHOOK_SECRET="$SECRET"
 
 # --- the logs, and what must come of them ------------------------------------
 
@@ -290,20 +281,12 @@ with open(os.path.join(out, "expect.json"), "w") as f:
 EOF
 st=$?
 
-n=0
-report() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi
-	if [ "$2" != 0 ] && [ -n "${3:-}" ] && [ -s "$3" ]; then
-		sed -e 's/^# //' -e 's/^/# /' "$3" | head -30
-	fi
-}
 if [ $st != 0 ]; then
 	echo "1..1"
 	report "write the bad logs" 1 "$tmp/gen.err"
 	exit 1
 fi
-TALLY_NOW=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["now"])' "$tmp/logs/expect.json")
+TALLY_NOW=$(now_of "$tmp/logs/expect.json")
 export TALLY_NOW
 nbad=$("$PYTHON3" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["bad"]))' "$tmp/logs/expect.json")
 ninvalid=$("$PYTHON3" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["invalid"]))' "$tmp/logs/expect.json")

@@ -3,15 +3,10 @@
 # unknown commands, a missing mirror, text from outside made inert before it
 # reaches the terminal, and JSON shapes promised by doc/formats.md.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp" TALLY_CONFIG=/dev/null TALLY_NOW=1763500000
-unset STRIPE_WEBHOOK_SECRET STRIPE_API_KEY TALLY_DB TALLY_CATALOG
-cat="$SRCDIR/data/catalog.example.json"
-n=0
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup cli
+export TALLY_NOW=1763500000
+cat=$CATALOG
 check() {       # check DESC EXPECTED-EXIT ACTUAL-EXIT [extra condition result]
 	n=$((n + 1))
 	if [ "$2" = "$3" ] && [ "${4:-0}" = 0 ]; then

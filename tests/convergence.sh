@@ -34,16 +34,8 @@
 # (e), default 20 random ones, printed), CONVERGENCE_CUSTOMERS (30),
 # CONVERGENCE_MONTHS (6), KEEP=1 keeps the work directory.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-# The interpreter itself, not a version manager's shim (a shim costs a
-# third of a second per call).
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
-GEN="$SRCDIR/tests/lib/stripe_events.py"
-CATALOG="$SRCDIR/data/catalog.example.json"
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup convergence
 SEED=${CONVERGENCE_SEED:-20251124}
 CUSTOMERS=${CONVERGENCE_CUSTOMERS:-30}
 MONTHS=${CONVERGENCE_MONTHS:-6}
@@ -56,34 +48,12 @@ else
 fi
 NPARTS=4
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-convergence.XXXXXX")
-if [ "${KEEP:-0}" = 1 ]; then
-	trap 'echo "# kept $tmp"' EXIT
-else
-	trap 'rm -rf "$tmp"' EXIT
-fi
-mkdir -p "$tmp/home"
-export HOME="$tmp/home" TALLY_CONFIG=/dev/null STRIPE_WEBHOOK_SECRET="$SECRET"
-unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY STRIPE_API_KEY_FILE STRIPE_API_BASE
+export STRIPE_WEBHOOK_SECRET="$SECRET"
 
 # --- helpers ---------------------------------------------------------------
 
 
-n=0
-# ok DESC STATUS [DIAG-FILE]
-report() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-	fi
-	if [ "$2" != 0 ] && [ -n "${3:-}" ] && [ -s "$3" ]; then
-		sed -e 's/^# //' -e 's/^/# /' "$3" | head -40
-	fi
-}
-
-mirror() { "$PYTHON3" "$SRCDIR/tests/lib/mirror.py" "$@"; }
+mirror() { "$PYTHON3" "$MIRROR" "$@"; }
 
 # copydb FROM TO: a mirror and its WAL, if any
 copydb() {

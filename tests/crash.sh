@@ -25,14 +25,8 @@
 # CRASH_MONTHS (12), CRASH_ROUNDS (3), CRASH_KILLS (kills per round, 14),
 # KEEP=1 keeps the work directory.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
-GEN="$SRCDIR/tests/lib/stripe_events.py"
-CATALOG="$SRCDIR/data/catalog.example.json"
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup crash
 CUSTOMERS=${CRASH_CUSTOMERS:-300}
 MONTHS=${CRASH_MONTHS:-12}
 ROUNDS=${CRASH_ROUNDS:-3}
@@ -40,16 +34,9 @@ KILLS=${CRASH_KILLS:-14}
 SEED=${CRASH_SEED:-$("$PYTHON3" -c 'import random; print(random.SystemRandom().randrange(1, 2**31))')}
 SECRET=whsec_crash_test_secret
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-crash.XXXXXX")
 pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-export HOME="$tmp/home" TALLY_CONFIG=/dev/null STRIPE_WEBHOOK_SECRET="$SECRET"
-unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY STRIPE_API_KEY_FILE STRIPE_API_BASE
+at_exit '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null'
+export STRIPE_WEBHOOK_SECRET="$SECRET"
 
 cat > "$tmp/mirror.py" <<'EOF'
 """Snapshots of a tally mirror, progress after a kill, comparisons."""
@@ -165,15 +152,6 @@ if __name__ == "__main__":
     sys.exit({"progress": progress, "snap": snap, "ledger": ledger, "once": once}[cmd](*args))
 EOF
 mirror() { "$PYTHON3" "$tmp/mirror.py" "$@"; }
-
-n=0
-report() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi
-	if [ "$2" != 0 ] && [ -n "${3:-}" ] && [ -s "$3" ]; then
-		sed -e 's/^# //' -e 's/^/# /' "$3" | head -40
-	fi
-}
 
 now_ms() { "$PYTHON3" -c 'import time; print(int(time.monotonic() * 1000))'; }
 

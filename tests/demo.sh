@@ -11,37 +11,10 @@
 # Environment: TALLY, SRCDIR, PYTHON3 (set by make check); KEEP=1 keeps the
 # work directory.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup demo
 N=40
 M=3
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-demo.XXXXXX")
-fake_pid=
-cleanup() {
-	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-export HOME="$tmp/home" TALLY_CONFIG=/dev/null
-unset TALLY_DB TALLY_CATALOG TALLY_NOW STRIPE_API_KEY STRIPE_API_KEY_FILE STRIPE_API_BASE \
-	STRIPE_WEBHOOK_SECRET XDG_DATA_HOME
-
-n=0
-ok() {          # ok DESC STATUS [DETAIL-FILE]
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		[ -n "${3:-}" ] && [ -f "$3" ] && sed 's/^/# /' "$3" | head -20
-	fi
-}
 
 # A mirror's content: every table, rows sorted, as JSON lines.
 cat > "$tmp/dump.py" <<'PY'
@@ -64,7 +37,7 @@ echo "1..22"
 
 # --- the same seed twice, another seed -----------------------------------------
 demo --seed 7 --customers $N --months $M --out "$tmp/a/demo.db" --json >"$tmp/a.json" 2>"$tmp/err"
-ok "tally demo --out builds a demo mirror" $? "$tmp/err"
+report "tally demo --out builds a demo mirror" $? "$tmp/err"
 A=$tmp/a/demo.d
 (cd "$A" && sha256sum webhooks.log usage.log state.json catalog.json plants.json) >"$tmp/a.sums"
 dump "$tmp/a/demo.db" >"$tmp/a.dump"
@@ -74,9 +47,9 @@ rc=$?
 (cd "$A" && sha256sum webhooks.log usage.log state.json catalog.json plants.json) >"$tmp/a2.sums"
 dump "$tmp/a/demo.db" >"$tmp/a2.dump"
 [ $rc = 0 ] && cmp -s "$tmp/a.sums" "$tmp/a2.sums"
-ok "the same seed writes the same logs, state, catalog and plants" $? "$tmp/err"
+report "the same seed writes the same logs, state, catalog and plants" $? "$tmp/err"
 diff "$tmp/a.dump" "$tmp/a2.dump" >"$tmp/diff" 2>&1
-ok "the same seed builds the same mirror, table by table" $? "$tmp/diff"
+report "the same seed builds the same mirror, table by table" $? "$tmp/diff"
 
 demo --seed 8 --customers $N --months $M --out "$tmp/b/demo.db" --json >"$tmp/b.json" 2>"$tmp/err"
 rc=$?
@@ -84,7 +57,7 @@ rc=$?
 [ $rc = 0 ] && ! grep -qFf <(cut -d' ' -f1 "$tmp/b.sums") "$tmp/a.sums" &&
 	! cmp -s <(dump "$tmp/a/demo.db" ledger,customers 2>/dev/null) \
 		<(dump "$tmp/b/demo.db" ledger,customers 2>/dev/null)
-ok "another seed gives other logs, state and mirror" $? "$tmp/err"
+report "another seed gives other logs, state and mirror" $? "$tmp/err"
 
 # --- sizes, the summary, invariants -----------------------------------------------
 "$PYTHON3" - "$tmp/a.json" "$tmp/a/demo.db" $N $M >"$tmp/out" 2>&1 <<'PY'
@@ -118,7 +91,7 @@ bad = [k for k, v in checks.items() if not v]
 print("\n".join("failed: " + k for k in bad))
 sys.exit(1 if bad else 0)
 PY
-ok "sizes and contents are about what was asked, and the summary says so" $? "$tmp/out"
+report "sizes and contents are about what was asked, and the summary says so" $? "$tmp/out"
 
 "$PYTHON3" - "$A/plants.json" "$tmp/a/demo.db" >"$tmp/out" 2>&1 <<'PY'
 import json, sqlite3, sys
@@ -134,9 +107,9 @@ orphans = c.execute("SELECT COUNT(DISTINCT customer) FROM ledger WHERE customer 
                     "(SELECT customer FROM balances)").fetchone()[0]
 sys.exit(0 if ok and orphans == 0 and len(tampered) == 1 else 1)
 PY
-ok "every cached balance is its ledger sum, but the one planted 2500 off" $? "$tmp/out"
+report "every cached balance is its ledger sum, but the one planted 2500 off" $? "$tmp/out"
 [ "$("$PYTHON3" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("SELECT COUNT(*) - COUNT(DISTINCT key) FROM ledger").fetchone()[0])' "$tmp/a/demo.db")" = 0 ]
-ok "every ledger key is unique" $?
+report "every ledger key is unique" $?
 
 # --- drift: every rule, and the plants -------------------------------------------
 "$PYTHON3" - "$tmp/a/demo.db" "$A/plants.json" >"$tmp/out" 2>&1 <<'PY'
@@ -152,7 +125,7 @@ planted = {p["rule"] for p in json.load(open(sys.argv[2]))["plants"]}
 print("no open alert:", missing, "not planted:", [r for r in rules if r not in planted])
 sys.exit(1 if missing or any(r not in planted for r in rules) else 0)
 PY
-ok "every SPEC 7 drift rule is planted and has an open alert" $? "$tmp/out"
+report "every SPEC 7 drift rule is planted and has an open alert" $? "$tmp/out"
 
 "$PYTHON3" - "$tmp/a/demo.db" >"$tmp/out" 2>&1 <<'PY'
 import sqlite3, sys
@@ -164,20 +137,20 @@ mails = [m for (m,) in c.execute("SELECT email FROM customers") if m and any(ord
 print(len(esc), len(utf8), len(mails))
 sys.exit(0 if esc and "\x1b]0;" in esc[0] and len(utf8) > 1 else 1)
 PY
-ok "a customer's name carries an escape sequence, others UTF-8" $? "$tmp/out"
+report "a customer's name carries an escape sequence, others UTF-8" $? "$tmp/out"
 
 # --- reading it back: the configuration, the clock, re-ingest ---------------------
 now=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["now"])' "$tmp/a.json")
 TALLY_NOW=$now "$TALLY" --config "$A/tally.conf" status >"$tmp/out" 2>&1
-ok "its tally.conf reads the mirror (status at the demo's now)" $? "$tmp/out"
+report "its tally.conf reads the mirror (status at the demo's now)" $? "$tmp/out"
 TALLY_NOW=$now "$TALLY" --config "$A/tally.conf" customers >"$tmp/out" 2>&1
 rc=$?
 [ $rc = 0 ] && ! grep -q $'\033' "$tmp/out" && ! grep -q $'\a' "$tmp/out"
-ok "customers prints without a raw escape sequence" $? "$tmp/out"
+report "customers prints without a raw escape sequence" $? "$tmp/out"
 cus=$("$PYTHON3" -c 'import json,sys; print([p["customer"] for p in json.load(open(sys.argv[1]))["plants"] if p["rule"] == "access-after-expiry"][0])' "$A/plants.json")
 TALLY_NOW=$now "$TALLY" --config "$A/tally.conf" --json access "$cus" chat >"$tmp/out" 2>&1
 [ $? = 1 ] && grep -q '"period-ended"' "$tmp/out"
-ok "access answers as of the demo's now (the expired subscription is denied)" $? "$tmp/out"
+report "access answers as of the demo's now (the expired subscription is denied)" $? "$tmp/out"
 
 cp "$A/webhooks.log" "$tmp/again.log"
 cp "$A/usage.log" "$tmp/again-usage.log"
@@ -192,13 +165,11 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(0 if d["webhooks"]["applied"] == 0 and d["usage"]["applied"] == 0 and d["ledger_entries"] == 0 else 1)' "$tmp/out" &&
 	cmp -s "$tmp/before" "$tmp/after"
-ok "its logs read again (under other names) change no credit and no object" $? "$tmp/out"
+report "its logs read again (under other names) change no credit and no object" $? "$tmp/out"
 
 # --- the fake Stripe server serves its state -----------------------------------------
-"$PYTHON3" "$SRCDIR/tests/lib/fake_stripe.py" --state "$A" --port-file "$tmp/port" 2>"$tmp/fake.err" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-"$PYTHON3" - "$(cat "$tmp/port" 2>/dev/null)" "$A/state.json" "$tmp/a/demo.db" >"$tmp/out" 2>&1 <<'PY'
+fake_start "$A"
+"$PYTHON3" - "$(cat "$A/port" 2>/dev/null)" "$A/state.json" "$tmp/a/demo.db" >"$tmp/out" 2>&1 <<'PY'
 import json, sqlite3, sys, urllib.request
 port, state, db = sys.argv[1:4]
 key = json.load(open(state))["api_key"]
@@ -218,36 +189,34 @@ inv = get("/v1/invoices?limit=3&expand[]=data.payments")
 print(len(ids), len(mirror), len(inv["data"]))
 sys.exit(0 if set(ids) == mirror and inv["data"] else 1)
 PY
-ok "fake_stripe.py loads state.json and lists the same customers as the mirror" $? "$tmp/out"
-kill "$fake_pid" 2>/dev/null
-wait "$fake_pid" 2>/dev/null
-fake_pid=
+report "fake_stripe.py loads state.json and lists the same customers as the mirror" $? "$tmp/out"
+fake_stop
 
 # --- where it goes, what it refuses ---------------------------------------------------
 printf 'not a mirror\n' >"$tmp/precious.db"
 demo --customers $N --months $M --out "$tmp/precious.db" >"$tmp/out" 2>&1
 rc=$?
 [ $rc = 2 ] && grep -q 'not a demo mirror' "$tmp/out" && [ "$(cat "$tmp/precious.db")" = "not a mirror" ]
-ok "it refuses to replace a file that is not a demo mirror" $? "$tmp/out"
+report "it refuses to replace a file that is not a demo mirror" $? "$tmp/out"
 demo --customers 5 --out "$tmp/x.db" >"$tmp/out" 2>&1
 [ $? = 2 ] && grep -q -- '--customers' "$tmp/out"
-ok "too few customers is a usage error naming the flag" $? "$tmp/out"
+report "too few customers is a usage error naming the flag" $? "$tmp/out"
 demo --months 0 --out "$tmp/x.db" >"$tmp/out" 2>&1
 [ $? = 2 ] && grep -q -- '--months' "$tmp/out"
-ok "zero months is a usage error naming the flag" $? "$tmp/out"
+report "zero months is a usage error naming the flag" $? "$tmp/out"
 demo --seed abc --out "$tmp/x.db" >"$tmp/out" 2>&1
 [ $? = 2 ] && grep -q -- '--seed' "$tmp/out"
-ok "a seed that is not a number is a usage error" $? "$tmp/out"
+report "a seed that is not a number is a usage error" $? "$tmp/out"
 demo --customers $N --months $M --bogus >"$tmp/out" 2>&1
 [ $? = 2 ] && grep -q -- "'--bogus'" "$tmp/out"
-ok "an unknown argument is a usage error" $? "$tmp/out"
+report "an unknown argument is a usage error" $? "$tmp/out"
 [ ! -e "$tmp/x.db" ]
-ok "and none of them wrote a mirror" $?
+report "and none of them wrote a mirror" $?
 
 XDG_DATA_HOME=$tmp/xdg demo --customers 30 --months 2 </dev/null >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc = 0 ] && [ -f "$tmp/xdg/tally/demo.db" ] && [ -f "$tmp/xdg/tally/demo.d/tally.conf" ] &&
 	grep -q 'not on a terminal' "$tmp/err" && grep -q "TALLY_NOW=" "$tmp/out"
-ok "without --out: under \$XDG_DATA_HOME/tally, and no console off a terminal" $? "$tmp/err"
+report "without --out: under \$XDG_DATA_HOME/tally, and no console off a terminal" $? "$tmp/err"
 [ "$(stat -c %a "$tmp/xdg/tally/demo.db")" = 600 ] && [ "$(stat -c %a "$tmp/xdg/tally/demo.d")" = 700 ]
-ok "the mirror is mode 0600 and its directory 0700" $?
+report "the mirror is mode 0600 and its directory 0700" $?

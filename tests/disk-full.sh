@@ -9,29 +9,10 @@
 #
 # Environment: TALLY, SRCDIR, PYTHON3 (set by make check).
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
-MIRROR="$SRCDIR/tests/lib/mirror.py"
-CATALOG="$SRCDIR/data/catalog.example.json"
-export PYTHONDONTWRITEBYTECODE=1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-diskfull.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-export HOME="$tmp" TALLY_CONFIG=/dev/null
-unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY STRIPE_WEBHOOK_SECRET
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup diskfull
 
-n=0
-report() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then echo "ok $n - $1"; else
-		echo "not ok $n - $1"
-		[ -n "${3:-}" ] && [ -s "$3" ] && sed 's/^/# /' "$3" | head -20
-	fi
-}
-
-"$PYTHON3" "$SRCDIR/tests/lib/stripe_events.py" --seed 7 --customers 60 --months 6 \
+"$PYTHON3" "$GEN" --seed 7 --customers 60 --months 6 \
     --out-dir "$tmp" --quiet || exit 1
 export TALLY_NOW=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["now"])' \
     "$tmp/expected.json")

@@ -10,36 +10,21 @@
 # Environment: SRCDIR, PYTHON3 (set by make check); KEEP=1 keeps the work
 # directory.
 set -u
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-SRCDIR=$(cd "$SRCDIR" && pwd)
-FAKE="$SRCDIR/tests/lib/fake_stripe.py"
-GEN="$SRCDIR/tests/lib/stripe_events.py"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-fake-stripe.XXXXXX")
-pid=
-cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
-	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup fake-stripe
 
 PLAN=60
 echo "1..$PLAN"
-n=0
-ok() { n=$((n + 1)); if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
 
 mkdir -p "$tmp/state" "$tmp/logs"
 "$PYTHON3" "$GEN" --seed 4242 --customers 23 --months 4 --out-dir "$tmp/logs" --quiet \
 	--stripe-state "$tmp/state"
-ok "stripe_events.py --stripe-state writes state.json" $?
+report "stripe_events.py --stripe-state writes state.json" $?
 
-"$PYTHON3" "$FAKE" --state "$tmp/state" --port-file "$tmp/port" 2>"$tmp/fake.err" &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ]
-ok "the fake starts and writes its port file" $?
-PORT=$(cat "$tmp/port" 2>/dev/null)
+fake_start "$tmp/state"
+[ -s "$tmp/state/port" ]
+report "the fake starts and writes its port file" $?
+PORT=$(cat "$tmp/state/port" 2>/dev/null)
 
 FAKE_PORT=$PORT FAKE_STATE="$tmp/state" FAKE_FIRST=$((n + 1)) "$PYTHON3" - >"$tmp/py.out" 2>"$tmp/py.err" <<'PY'
 import http.client, json, os, socket, sys, time, urllib.parse
@@ -366,20 +351,20 @@ if [ -n "$last" ]; then n=$last; else
 	n=$((n + $(grep -c '^\(not \)\?ok' "$tmp/py.out")))
 	sed 's/^/# /' "$tmp/py.err" | tail -20
 fi
-[ "$py" = 0 ]; ok "the client script ran to the end" $?
+[ "$py" = 0 ]; report "the client script ran to the end" $?
 
 # The same faults as libcurl sees them: an empty reply and a short body.
 if command -v curl >/dev/null; then
 	curl -s -X POST -d '[{"kind": "drop"}, {"kind": "truncate"}]' "http://127.0.0.1:$PORT/_fake/faults" >/dev/null
 	curl -s -H "Authorization: Bearer sk_test_tally_fake_0000000000" "http://127.0.0.1:$PORT/v1/prices" >/dev/null
-	ok "curl: drop is an empty reply (exit 52)" $(( $? != 52 ))
+	report "curl: drop is an empty reply (exit 52)" $(( $? != 52 ))
 	curl -s -H "Authorization: Bearer sk_test_tally_fake_0000000000" "http://127.0.0.1:$PORT/v1/prices" >/dev/null
-	ok "curl: truncate is a partial body (exit 18)" $(( $? != 18 ))
+	report "curl: truncate is a partial body (exit 18)" $(( $? != 18 ))
 else
 	n=$((n + 1)); echo "ok $n # SKIP no curl"
 	n=$((n + 1)); echo "ok $n # SKIP no curl"
 fi
 
-kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
-ok "SIGTERM: exit 0" "$rc"
-! grep -q Traceback "$tmp/fake.err"; ok "no traceback on the fake's stderr" $?
+kill -TERM "$fakepid"; wait "$fakepid"; rc=$?; fakepid=
+report "SIGTERM: exit 0" "$rc"
+! grep -q Traceback "$tmp/state/fake.err"; report "no traceback on the fake's stderr" $?

@@ -21,81 +21,20 @@
 # SYNC_CUSTOMERS (default 120), SYNC_MONTHS (6), SYNC_KILLS (5); KEEP=1
 # keeps the work directory.
 set -u
-TALLY=${TALLY:-$PWD/tally}
-SRCDIR=${SRCDIR:-.}
-PYTHON3=${PYTHON3:-python3}
-PYTHON3=$("$PYTHON3" -c 'import sys; print(sys.executable)') || exit 1
-case "$TALLY" in /*) ;; *) TALLY=$PWD/$TALLY ;; esac
-SRCDIR=$(cd "$SRCDIR" && pwd)
-GEN="$SRCDIR/tests/lib/stripe_events.py"
-FAKE="$SRCDIR/tests/lib/fake_stripe.py"
-MIRROR="$SRCDIR/tests/lib/mirror.py"
-CATALOG="$SRCDIR/data/catalog.example.json"
+. "${SRCDIR:-.}/tests/lib/tap.sh"
+tap_setup sync
 SEED=${SYNC_SEED:-20261124}
 CUSTOMERS=${SYNC_CUSTOMERS:-120}
 MONTHS=${SYNC_MONTHS:-6}
 KILLS=${SYNC_KILLS:-5}
-KEY=sk_test_tally_fake_0000000000
-export PYTHONDONTWRITEBYTECODE=1
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tally-sync.XXXXXX")
-fakepid=
-cleanup() {
-	[ -n "$fakepid" ] && kill "$fakepid" 2>/dev/null && wait "$fakepid" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-mkdir -p "$tmp/home"
-export HOME="$tmp/home" TALLY_CONFIG="$tmp/tally.conf"
-unset TALLY_DB TALLY_CATALOG STRIPE_API_KEY_FILE STRIPE_WEBHOOK_SECRET
+export TALLY_CONFIG="$tmp/tally.conf"
 # The fake answers at once; the tests are about behaviour, not speed.
 cat >"$tmp/tally.conf" <<EOF
 catalog = $CATALOG
 rate_limit = 200
 EOF
 
-n=0
-# report DESC STATUS [DIAG-FILE]
-report() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		if [ -n "${3:-}" ] && [ -s "$3" ]; then
-			sed -e 's/^# //' -e 's/^/# /' "$3" | head -40
-		fi
-	fi
-}
 mirror() { "$PYTHON3" "$MIRROR" "$@"; }
-sql() { "$PYTHON3" -c 'import sqlite3, sys
-c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-for r in c.execute(sys.argv[2], sys.argv[3:]):
-    print("|".join("" if v is None else str(v) for v in r))' "$@"; }
-
-# fake_start DIR: serve DIR/state.json; sets STRIPE_API_BASE
-fake_start() {
-	rm -f "$1/port" "$1/requests.jsonl" "$1/writes.jsonl"
-	"$PYTHON3" "$FAKE" --state "$1" --port-file "$1/port" 2>"$1/fake.err" &
-	fakepid=$!
-	local i
-	for i in $(seq 1 100); do
-		[ -s "$1/port" ] && break
-		sleep 0.1
-	done
-	STRIPE_API_BASE="http://127.0.0.1:$(cat "$1/port")"
-	export STRIPE_API_BASE STRIPE_API_KEY=$KEY
-}
-fake_stop() {
-	[ -n "$fakepid" ] && kill "$fakepid" 2>/dev/null && wait "$fakepid" 2>/dev/null
-	fakepid=
-}
-fake_post() {           # fake_post PATH [JSON]
-	"$PYTHON3" -c 'import sys, urllib.request
-r = urllib.request.Request(sys.argv[1] + sys.argv[2], data=sys.argv[3].encode(), method="POST",
-                           headers={"Content-Type": "application/json"})
-urllib.request.urlopen(r).read()' "$STRIPE_API_BASE" "$1" "${2:-{\}}"
-}
 
 # syncdb NAME [sync args]: usage log then sync into $tmp/NAME.db
 syncdb() {
@@ -124,8 +63,7 @@ if ! "$PYTHON3" "$GEN" --seed "$SEED" --customers "$CUSTOMERS" --months "$MONTHS
 	report "generate the history" 1 "$tmp/gen.err"
 	exit 0
 fi
-NOW=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["now"])' \
-    "$tmp/gen/expected.json")
+NOW=$(now_of "$tmp/gen/expected.json")
 export TALLY_NOW=$NOW
 cp "$tmp/state/state.json" "$tmp/state.orig.json"
 
