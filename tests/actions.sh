@@ -174,7 +174,7 @@ adjust_cap = 100000
 EOF
 chmod 600 "$tmp/tally.conf"
 
-echo "1..60"
+echo "1..62"
 
 fake_start "$tmp/state"
 WRITES="$tmp/state/writes.jsonl"
@@ -573,6 +573,49 @@ except sqlite3.DatabaseError as e:
     print(e)' "$DB")
 [ "$sqlite3_fail" = "audit is append-only" ]
 report "the audit log refuses edits" $?
+
+# --- kill -9 during an adjustment --------------------------------------------------------
+# Each round starts an adjustment pushed to Stripe, whose answer the fake
+# holds for a while, and kills it at a random moment: before the entry,
+# between the entry and the request, while Stripe holds the request, after
+# the answer.  Running the same command again (at most three times: a
+# retry may find the killed request still holding its key and be told to
+# come back) must end with exactly one entry and exactly one balance
+# transaction at the fake, confirmed in the audit log.
+KILLS=${ACTIONS_KILLS:-6}
+fake_post /_fake/faults '[{"kind": "slow", "method": "POST", "path": "/v1/customers/", "delay_ms": 400, "count": 1000}]'
+bad=0
+: >"$tmp/kdiag"
+for i in $(seq 1 "$KILLS"); do
+	delay=$("$PYTHON3" -c 'import random; print("%.2f" % random.uniform(0.0, 0.7))')
+	"$TALLY" --db "$DB" adjust "$CUS4" 100 --reason "kill $i" --key "kill$i" --push balance --yes \
+	    >>"$ALL" 2>&1 &
+	kpid=$!
+	sleep "$delay"
+	kill -KILL $kpid 2>/dev/null
+	wait $kpid 2>/dev/null
+	for try in 1 2 3; do
+		t adjust "$CUS4" 100 --reason "kill $i" --key "kill$i" --push balance --yes
+		rc=$?
+		[ $rc = 3 ] || break
+	done
+	e=$(sql "$DB" "SELECT count(*) FROM ledger WHERE key = ?" "adjust:kill$i")
+	w=$(lines "$WRITES" "\"idempotency_key\": \"adjust:kill$i\"")
+	# the push's state: its newest row with result ok, pending or failed
+	last=$(sql "$DB" "SELECT result FROM audit WHERE idem_key = ? AND result IN ('ok', 'pending', 'failed')
+	    ORDER BY id DESC LIMIT 1" "adjust:kill$i")
+	if [ $rc != 0 ] || [ "$e" != 1 ] || [ "$w" != 1 ] || [ "$last" != ok ]; then
+		bad=1
+		{ echo "round $i, killed after ${delay}s: exit $rc after $try runs, $e entries," \
+		    "$w balance transactions, push state '$last'"; cat "$tmp/out" "$tmp/err"; } >>"$tmp/kdiag"
+	fi
+done
+fake_post /_fake/faults '[]'
+report "kill -9 at $KILLS random points of a pushed adjustment, then the same command: one entry and one balance transaction each" $bad "$tmp/kdiag"
+[ "$(sql "$DB" "SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE customer = ?" "$CUS4")" = \
+  "$(sql "$DB" "SELECT COALESCE((SELECT balance FROM balances WHERE customer = ?), 0)" "$CUS4")" ] &&
+[ "$(sql "$DB" "SELECT count(*) - count(DISTINCT key) FROM ledger")" = 0 ]
+report "after the kills the cached balance is the ledger's sum and every key is unique" $?
 
 # --- secrets --------------------------------------------------------------------------------
 

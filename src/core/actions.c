@@ -1857,9 +1857,10 @@ replay_plan(const struct action_env *env, const struct action_replay *r, struct 
 	} else {
 		to = r->to_url != NULL ? r->to_url : env->cfg->webhook_endpoint_url;
 		if (to == NULL) {
-			pv_refuse(pv, ACTION_REFUSED_INPUT, "no endpoint to deliver to: pass --to URL "
-			    "or set webhook_endpoint_url%s%s%s", rp->endpoint[0] ? " (the delivery "
-			    "was made to " : "", rp->endpoint, rp->endpoint[0] ? ")" : "");
+			pv_refuse(pv, ACTION_REFUSED_INPUT, "no endpoint to deliver to: set "
+			    "webhook_endpoint_url (or, on the command line, pass --to URL)%s%s%s",
+			    rp->endpoint[0] ? " (the delivery was made to " : "", rp->endpoint,
+			    rp->endpoint[0] ? ")" : "");
 			return 0;
 		}
 		if (!url_ok(to)) {

@@ -122,6 +122,14 @@ action_views_text(unsigned views, char *out, size_t outsz)
 	return out;
 }
 
+const char *
+action_flags_text(int flags, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s%s", (flags & A_WRITES) ? "; refused in read-only mode" : "",
+	    (flags & A_NET) ? "; needs an API key" : "");
+	return out;
+}
+
 /* Text for roff: escape backslashes and hyphens. */
 static void
 roff_text(FILE *f, const char *s)
@@ -139,7 +147,7 @@ roff_text(FILE *f, const char *s)
 void
 action_roff(FILE *f)
 {
-	char views[200];
+	char views[200], needs[80];
 	int a, i;
 
 	fputs(".SH KEYS\n"
@@ -170,6 +178,7 @@ action_roff(FILE *f)
 		roff_text(f, actions[a].help);
 		fputs(" (", f);
 		roff_text(f, action_views_text(actions[a].views, views, sizeof views));
+		roff_text(f, action_flags_text(actions[a].flags, needs, sizeof needs));
 		fputs(").\n", f);
 	}
 	fputs(".PP\nCommands (after\n.BR : ,\nwith Tab completing the name):\n", f);

@@ -9,14 +9,15 @@
  *
  * Flags are preconditions the one dispatcher (tui_dispatch in tui.c)
  * checks before the handler runs: A_SEL needs a selected row, A_WRITES is
- * refused in read-only mode, A_NET needs an API key.  An operator action
- * (issue 6: adjust, reverse, replay, ack, repair) is one more line here:
+ * refused in read-only mode, A_NET needs an API key.  The operator's
+ * actions (adjust, reverse-entry, replay, resync, ack, repair) are lines
+ * here like any other; their handlers (operator.c) read the selection,
+ * show the core's preview in a dialog (dialog.c), and write through the
+ * core.
  *
- *   X(ADJUST, "a", "adjust", A_SEL | A_WRITES, V_CUSTOMERS | V_CUSTOMER,
- *     act_adjust, "adjust the customer's credits: a preview, then confirm")
- *
- * whose handler reads the selection (tui_selected_key), shows its preview
- * with tui_confirm and writes through the core.
+ * One key may name different actions on different views (R replays on the
+ * deliveries, resyncs on a customer): bindings are looked up with the
+ * view.
  *
  * Keys are written as words separated by spaces: a character ("j", "?"),
  * C-x for control keys, or one of Up Down Left Right PgUp PgDn Home End
@@ -62,6 +63,13 @@ int act_prompt(struct tui *t, struct view *v, int act);
 int act_help(struct tui *t, struct view *v, int act);
 int act_refresh(struct tui *t, struct view *v, int act);
 int act_quit(struct tui *t, struct view *v, int act);
+/* The operator's actions (operator.c). */
+int act_adjust(struct tui *t, struct view *v, int act);
+int act_reverse_entry(struct tui *t, struct view *v, int act);
+int act_replay(struct tui *t, struct view *v, int act);
+int act_resync(struct tui *t, struct view *v, int act);
+int act_ack(struct tui *t, struct view *v, int act);
+int act_repair(struct tui *t, struct view *v, int act);
 
 /* X(ID, KEYS, NAME, FLAGS, VIEWS, HANDLER, HELP) */
 #define TUI_ACTIONS(X) \
@@ -96,7 +104,25 @@ int act_quit(struct tui *t, struct view *v, int act);
 	X(REFRESH, "C-l r", "refresh", 0, V_ALL, act_refresh, \
 	  "re-read the mirror now, ask the sync thread for a round, and redraw") \
 	X(QUIT, "Q", "quit", 0, V_ALL, act_quit, \
-	  "leave the console")
+	  "leave the console") \
+	X(ADJUST, "a", "adjust", A_SEL | A_WRITES, V_CUSTOMERS | V_CUSTOMER, act_adjust, \
+	  "add or take the customer's credits: amount, reason, an optional key (and a push to " \
+	  "Stripe, with an API key); a preview, then confirm (typed above adjust_cap or with a " \
+	  "live key)") \
+	X(REVERSE_ENTRY, "x", "reverse-entry", A_SEL | A_WRITES, V_LEDGER | V_CUSTOMER, \
+	  act_reverse_entry, \
+	  "reverse the selected ledger entry (its amount negated), with a reason: a preview, " \
+	  "then confirm") \
+	X(REPLAY, "R", "replay", A_SEL | A_WRITES, V_DELIVERIES | V_EVENTS, act_replay, \
+	  "send the event again to webhook_endpoint_url with a fresh signature (or, with only " \
+	  "webhook_endpoint_id, ask Stripe to resend): the request and tally's own change, then " \
+	  "confirm; recorded as a new delivery") \
+	X(RESYNC, "R", "resync", A_SEL | A_WRITES | A_NET, V_CUSTOMERS | V_CUSTOMER, act_resync, \
+	  "fetch the customer from Stripe now, apply it as sync would, and show what changed") \
+	X(ACK, "a", "ack", A_SEL | A_WRITES, V_ALERTS, act_ack, \
+	  "acknowledge the alert, with a note") \
+	X(REPAIR, "f", "repair", A_SEL | A_WRITES, V_ALERTS, act_repair, \
+	  "fix the alert with its rule's repair: exactly what it would change, then confirm")
 
 enum action_id {
 #define X(id, keys, name, flags, views, fn, help) ACT_##id,
@@ -126,6 +152,10 @@ int action_for_key(int key, unsigned view);
 
 /* "all views", or the names of the views in a mask, into out. */
 const char *action_views_text(unsigned views, char *out, size_t outsz);
+
+/* "; refused in read-only mode", "; needs an API key", both or "", for
+ * the help screen and the man page, into out. */
+const char *action_flags_text(int flags, char *out, size_t outsz);
 
 /* The KEYS section of tally(1). */
 void action_roff(FILE *f);

@@ -63,6 +63,20 @@ text_width(const char *utf8)
 	return total;
 }
 
+size_t
+text_prefix(const char *utf8, int width)
+{
+	const char *p = utf8, *q = utf8;
+	wchar_t wc;
+	int w, used = 0;
+
+	while (next_wc(&q, &wc, &w) && used + w <= width) {
+		used += w;
+		p = q;
+	}
+	return (size_t)(p - utf8);
+}
+
 int
 draw_text(int y, int x, int width, const char *utf8, int right, int attr)
 {

@@ -114,6 +114,8 @@ prompt_key(struct prompt *p, int key)
 		return PROMPT_CANCEL;
 	}
 	if (key == (TK_FN | KEY_BACKSPACE) || key == 127 || key == TK_CTRL('h')) {
+		if (p->len == 0 && p->kind == PROMPT_FIELD)
+			return PROMPT_EDITING;
 		if (p->len == 0) {
 			p->active = 0;
 			return PROMPT_CANCEL;

@@ -1,6 +1,7 @@
 /*
  * prompt: the bottom line's editor for `:` commands and `/` filters, with
- * Tab completion of command names.  Main thread only.
+ * Tab completion of command names; also the text field of the operator
+ * actions' dialogs (dialog.c).  Main thread only.
  */
 #ifndef TALLY_TUI_PROMPT_H
 #define TALLY_TUI_PROMPT_H
@@ -12,13 +13,17 @@
 
 struct prompt {
 	int active;
-	int kind;               /* ':' or '/' */
+	int kind;               /* ':', '/' or PROMPT_FIELD */
 	wchar_t buf[PROMPT_MAX];
 	int len;
 	char hint[256];         /* completions, shown while editing */
 };
 
 enum { PROMPT_EDITING, PROMPT_DONE, PROMPT_CANCEL };
+
+/* A dialog's field: Backspace on an empty field stays in it (only Esc
+ * leaves), since the dialog around it is not a one-key prompt. */
+#define PROMPT_FIELD 'F'
 
 void prompt_start(struct prompt *p, int kind, const char *initial);
 /* Feed one key (a tui key code); returns PROMPT_DONE when Enter accepted

@@ -14,6 +14,7 @@
 #ifndef TALLY_TUI_INT_H
 #define TALLY_TUI_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,9 @@ int theme_utf8(void);                   /* the locale can draw UTF-8 */
 int draw_text(int y, int x, int width, const char *utf8, int right, int attr);
 /* The display width of a cleaned UTF-8 string. */
 int text_width(const char *utf8);
+/* The bytes of the longest prefix of utf8 that fits in `width` columns
+ * (never splits a character). */
+size_t text_prefix(const char *utf8, int width);
 /* Clean outside text (text_clean) into a new string. */
 char *clean_dup(const char *s);
 /* Formatting of values for cells. */
@@ -218,6 +222,25 @@ enum detail_kind { DETAIL_LEDGER, DETAIL_EVENT, DETAIL_DELIVERY, DETAIL_ALERT, D
 	DETAIL_QUARANTINE };
 int view_detail_open(struct tui *t, enum detail_kind kind, const char *id);
 
+/* ---- dialog.c: the modal boxes of the operator's actions ---------------- */
+enum dialog_how {
+	DIALOG_CLOSE,           /* nothing to answer: Enter, Esc or q closes */
+	DIALOG_YES,             /* y confirms; n, q or Esc declines */
+	DIALOG_TYPED            /* the text `typed` must be typed, then Enter; Esc declines */
+};
+/* Ask for one line in a box: the intro (lines; may be NULL), an error from
+ * the last answer (may be NULL), then "label: " and the field, starting
+ * with `initial` (may be NULL, may be out).  1 entered (out holds UTF-8),
+ * 0 cancelled by Esc or the console is quitting (t->quit). */
+int dialog_ask(struct tui *t, const char *title, const char *intro, const char *error,
+               const char *label, const char *initial, char *out, size_t outsz);
+/* Show text (lines separated by newlines; wrapped, scrolled, cleaned) and
+ * ask as `how` says.  1 confirmed, 0 declined, closed, or the console is
+ * quitting.  A typed text that does not match is asked again, not taken
+ * as an answer. */
+int dialog_show(struct tui *t, const char *title, const char *text, enum dialog_how how,
+                const char *typed);
+
 /* ---- tui.c: the loop and what views call --------------------------------- */
 #define TUI_HISTORY 32
 
@@ -225,7 +248,9 @@ struct tui {
 	struct cmd_ctx *c;
 	struct store *s;
 	const struct config *cfg;
-	const struct catalog *cat;
+	const struct catalog *cat;      /* never NULL: own_cat when none was loaded */
+	struct catalog *own_cat;
+	const atomic_int *stop;         /* set by a signal: ends an action's network wait */
 	struct sync_thread *sync;
 	struct view *stack[TUI_HISTORY];
 	int depth;
@@ -254,10 +279,19 @@ void tui_message(struct tui *t, int role, const char *fmt, ...)
 void tui_error(struct tui *t, const char *what, const char *msg);
 /* The key of the selected row of the current view, or NULL. */
 const char *tui_selected_key(struct tui *t);
-/* A modal preview: the lines, then y/n (or, with `typed`, that word typed
- * and Enter).  1 confirmed, 0 not.  For actions that write (issue 6). */
-int tui_confirm(struct tui *t, const char *title, const char *const *lines, int nlines,
-                const char *typed);
+/* Draw the whole screen now (the view, the status and message lines). */
+void tui_draw(struct tui *t);
+/* Re-read the current view from the mirror, keeping its selection by key.
+ * An operator action calls it after writing: the console's own commits do
+ * not change the data_version that the live refresh watches. */
+void tui_reread(struct tui *t);
+/* Say on the message line what is about to block (a network call) and
+ * draw it before returning. */
+void tui_busy(struct tui *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The next key for a modal dialog (a tui key code; Enter is TK_ENTER),
+ * waiting for it; -1 when a signal or the terminal's end asks the console
+ * to quit (t->quit is then set). */
+int tui_modal_key(struct tui *t);
 /* Run a read; rows go to fn. -1 reported on the message line. */
 int tui_query(struct tui *t, const char *sql, const struct qval *p, int np, query_row_fn fn,
               void *arg);

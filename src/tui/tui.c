@@ -13,7 +13,10 @@
  *
  * Keys go through the action table (action.h): tui_dispatch checks an
  * action's flags (a selection, read-only mode, an API key) and calls its
- * handler.  Main thread only.
+ * handler.  The operator's actions (operator.c) open modal dialogs
+ * (dialog.c), which read keys through tui_modal_key: it waits on the
+ * terminal and the signal pipe only, so a signal still ends the console
+ * while a dialog is open.  Main thread only.
  */
 #define NCURSES_WIDECHAR 1
 #include <curses.h>
@@ -23,6 +26,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,9 @@ static FILE *timings;
 static int64_t timing_since = -1;
 static const char *timing_what = "first-screen";
 static int sig_pipe[2] = { -1, -1 };
+/* Set by the signal handlers: ends an operator action's network wait
+ * (action_env.stop) as well as the loop. */
+static atomic_int stopping;
 
 /* ---- small helpers views use ------------------------------------------- */
 
@@ -231,7 +238,8 @@ tui_dispatch(struct tui *t, int act)
 		return;
 	}
 	if ((a->flags & A_WRITES) && t->cfg->read_only) {
-		tui_message(t, R_BAD, "%s refused: read-only mode", a->name);
+		tui_message(t, R_BAD, "%s refused: read-only mode (--read-only or read_only = true); "
+		    "nothing was changed", a->name);
 		return;
 	}
 	if ((a->flags & A_NET) && t->cfg->api_key == NULL) {
@@ -309,14 +317,12 @@ act_help(struct tui *t, struct view *v, int act)
 	return 0;
 }
 
-static void refresh_view(struct tui *t);
-
 int
 act_refresh(struct tui *t, struct view *v, int act)
 {
 	if (t->sync != NULL)
 		sync_thread_kick(t->sync);
-	refresh_view(t);
+	tui_reread(t);
 	clearok(curscr, TRUE);
 	tui_message(t, R_NORMAL, "re-read%s", t->sync != NULL ? "; sync asked for a round" : "");
 	return 0;
@@ -480,11 +486,31 @@ draw_title(struct tui *t, struct view *v)
 	}
 }
 
+/* The reminder on the last line: the view's operator actions (from the
+ * action table, so it names only keys that exist here; none in read-only
+ * mode), then the main keys. */
 static void
-draw(struct tui *t)
+hint_text(const struct tui *t, const struct view *v, char *out, size_t n)
+{
+	size_t o = 0;
+	int a;
+
+	out[0] = '\0';
+	for (a = 0; a < ACT_COUNT && !t->cfg->read_only; a++)
+		if ((actions[a].flags & A_WRITES) && (actions[a].views & v->ops->bit) && o < n)
+			o += (size_t)snprintf(out + o, n - o, "%.*s:%s  ",
+			    (int)strcspn(actions[a].keys, " "), actions[a].keys, actions[a].name);
+	if (o < n)
+		snprintf(out + o, n - o, "?:help  :command  /filter  s:sort  Enter:open  Esc:back  "
+		    "Q:quit");
+}
+
+void
+tui_draw(struct tui *t)
 {
 	struct view *v = tui_view(t);
 	int body = t->rows - 3;
+	char hint[300];
 
 	getmaxyx(stdscr, t->rows, t->cols);
 	body = t->rows - 3;
@@ -505,12 +531,12 @@ draw(struct tui *t)
 		prompt_draw(&prompt, t->rows - 1, t->cols);
 	} else {
 		curs_set(0);
-		if (t->msg[0] != '\0')
+		if (t->msg[0] != '\0') {
 			draw_text(t->rows - 1, 0, t->cols, t->msg, 0, theme_attr(t->msg_role));
-		else
-			draw_text(t->rows - 1, 0, t->cols,
-			    "?:help  :command  /filter  s:sort  Enter:open  Esc:back  Q:quit", 0,
-			    theme_attr(R_DIM));
+		} else {
+			hint_text(t, v, hint, sizeof hint);
+			draw_text(t->rows - 1, 0, t->cols, hint, 0, theme_attr(R_DIM));
+		}
 	}
 	refresh();
 }
@@ -532,8 +558,8 @@ read_status(struct tui *t)
 		text_clean(msg, strlen(msg), t->last_error, sizeof t->last_error);
 }
 
-static void
-refresh_view(struct tui *t)
+void
+tui_reread(struct tui *t)
 {
 	struct view *v = tui_view(t);
 
@@ -593,66 +619,15 @@ handle_key(struct tui *t, int key)
 	t->dirty = 1;
 }
 
-/* ---- a modal preview ----------------------------------------------------- */
-
-int
-tui_confirm(struct tui *t, const char *title, const char *const *lines, int nlines,
-            const char *typed)
-{
-	char typedbuf[64] = "";
-	int i, w = t->cols - 4 < 76 ? t->cols - 4 : 76, h = nlines + 4, y, x, done = -1;
-	size_t tl = 0;
-	wint_t wc;
-
-	if (h > t->rows - 2)
-		h = t->rows - 2;
-	y = (t->rows - h) / 2;
-	x = (t->cols - w) / 2;
-	nodelay(stdscr, FALSE);
-	while (done < 0) {
-		attron(theme_attr(R_STATUS));
-		for (i = 0; i < h; i++)
-			mvhline(y + i, x, ' ', w);
-		draw_text(y, x + 1, w - 2, title, 0, theme_attr(R_STATUS) | A_BOLD);
-		for (i = 0; i < nlines && i < h - 4; i++)
-			draw_text(y + 2 + i, x + 2, w - 4, lines[i], 0, theme_attr(R_STATUS));
-		if (typed != NULL) {
-			char q[128];
-
-			snprintf(q, sizeof q, "type %s and Enter to confirm, Esc cancels: %s", typed,
-			    typedbuf);
-			draw_text(y + h - 1, x + 1, w - 2, q, 0, theme_attr(R_STATUS));
-		} else {
-			draw_text(y + h - 1, x + 1, w - 2, "y confirms, n or Esc cancels", 0,
-			    theme_attr(R_STATUS));
-		}
-		attroff(theme_attr(R_STATUS));
-		refresh();
-		if (get_wch(&wc) == ERR)
-			continue;
-		if (wc == TK_ESC || (typed == NULL && (wc == 'n' || wc == 'N')))
-			done = 0;
-		else if (typed == NULL && (wc == 'y' || wc == 'Y'))
-			done = 1;
-		else if (typed != NULL && (wc == '\n' || wc == '\r'))
-			done = strcmp(typedbuf, typed) == 0;
-		else if (typed != NULL && tl + 1 < sizeof typedbuf && wc >= 0x20 && wc < 0x7f) {
-			typedbuf[tl++] = (char)wc;
-			typedbuf[tl] = '\0';
-		}
-	}
-	nodelay(stdscr, TRUE);
-	t->dirty = 1;
-	return done;
-}
-
-/* ---- the loop ------------------------------------------------------------ */
+/* ---- signals ------------------------------------------------------------- */
 
 static void
 on_signal(int sig)
 {
 	int saved = errno;
 	char b = (char)sig;
+
+	atomic_store(&stopping, 1);
 
 	if (write(sig_pipe[1], &b, 1) < 0) {
 		/* full: a byte is already waiting */
@@ -684,6 +659,56 @@ drain(int fd)
 		;
 }
 
+/* ---- keys for a modal dialog ---------------------------------------------- */
+
+int
+tui_modal_key(struct tui *t)
+{
+	struct pollfd pfd[2];
+	wint_t wc;
+	int r, hup = 0;
+
+	for (;;) {
+		r = get_wch(&wc);
+		if (r != ERR) {
+			int key = r == KEY_CODE_YES ? (int)(TK_FN | (int)wc) : (int)wc;
+
+			return key == '\r' || key == (TK_FN | KEY_ENTER) ? TK_ENTER : key;
+		}
+		if (hup)
+			break;          /* the terminal went away */
+		pfd[0].fd = STDIN_FILENO;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sig_pipe[0];
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			drain(sig_pipe[0]);
+			break;
+		}
+		hup = (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+	}
+	t->quit = 1;
+	return -1;
+}
+
+void
+tui_busy(struct tui *t, const char *fmt, ...)
+{
+	char raw[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	tui_message(t, R_WARN, "%s", raw);
+	tui_draw(t);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
 static void
 loop(struct tui *t)
 {
@@ -696,7 +721,7 @@ loop(struct tui *t)
 		wint_t wc;
 
 		if (t->dirty) {
-			draw(t);
+			tui_draw(t);
 			t->dirty = 0;
 			if (timings != NULL && timing_since >= 0) {
 				fprintf(timings, "%s %.3f\n", timing_what,
@@ -706,7 +731,7 @@ loop(struct tui *t)
 			}
 			if (t->again) {
 				t->again = 0;
-				refresh_view(t);
+				tui_reread(t);
 				continue;
 			}
 		}
@@ -756,7 +781,7 @@ loop(struct tui *t)
 		if (check_at >= 0 && now >= check_at) {
 			check_at = -1;
 			if (mirror_changed(t))
-				refresh_view(t);
+				tui_reread(t);
 			else
 				read_status(t);
 		}
@@ -785,6 +810,8 @@ tui_run(struct cmd_ctx *c)
 	t.cat = c->cat;
 	t.s = c->s;
 	t.data_version = -1;
+	atomic_store(&stopping, 0);
+	t.stop = &stopping;
 	if (t.s == NULL) {
 		if (store_open(c->cfg.db_path, c->cfg.read_only ? STORE_READONLY : STORE_NOCREATE,
 		    &t.s, &e) != 0) {
@@ -793,6 +820,9 @@ tui_run(struct cmd_ctx *c)
 		}
 		opened = 1;
 	}
+	/* The actions need a catalog; without one they see an empty one. */
+	if (t.cat == NULL)
+		t.cat = t.own_cat = catalog_new_empty();
 	if (pipe(sig_pipe) != 0) {
 		fprintf(stderr, "tally console: pipe: %s\n", strerror(errno));
 		rc = EXIT_RUNTIME;
@@ -859,6 +889,7 @@ out_signals:
 out:
 	if (opened)
 		store_close(t.s);
+	catalog_free(t.own_cat);
 	if (timings != NULL)
 		fclose(timings);
 	timings = NULL;

@@ -12,7 +12,7 @@
 static void
 add_action(struct doc *d, int a)
 {
-	char keys[64], views[200];
+	char keys[64], views[200], needs[80];
 	size_t i;
 
 	snprintf(keys, sizeof keys, "%s", actions[a].keys);
@@ -21,10 +21,9 @@ add_action(struct doc *d, int a)
 			keys[i] = ',';
 	doc_add(d, R_NORMAL, 1, actions[a].name, "%-16s %-10s %s", keys, actions[a].name,
 	    actions[a].help);
-	doc_add(d, R_DIM, 1, NULL, "%-16s %-10s (%s%s%s)", "", "",
+	doc_add(d, R_DIM, 1, NULL, "%-16s %-10s (%s%s)", "", "",
 	    action_views_text(actions[a].views, views, sizeof views),
-	    (actions[a].flags & A_WRITES) ? "; refused in read-only mode" : "",
-	    (actions[a].flags & A_NET) ? "; needs an API key" : "");
+	    action_flags_text(actions[a].flags, needs, sizeof needs));
 }
 
 static int
