@@ -364,6 +364,33 @@ put_subscription(struct apply_ctx *c, const struct stripe_object *o, int64_t ver
 	return 0;
 }
 
+/*
+ * An invoice's charge is the one thing its two shapes disagree on: events
+ * before 2025-03-31.basil carry `charge`, the API's current shape does not.
+ * So which charge the mirror knows must not depend on which shape came
+ * last.  The charge that paid an invoice is final once it is paid; an
+ * earlier one may be a failed attempt.  So put_invoice forgets a charge
+ * learnt before the invoice was paid when it turns paid without one, and
+ * a paid state's charge, arriving older than the mirror's row (superseded,
+ * so not applied), still fills the charge a newer write left unknown.
+ */
+static int
+invoice_charge_fill(struct apply_ctx *c, const struct stripe_object *o, struct err *e)
+{
+	sqlite3_stmt *st;
+
+	if (o->u.invoice.charge == NULL || o->u.invoice.status == NULL ||
+	    strcmp(o->u.invoice.status, "paid") != 0)
+		return 0;
+	st = store_stmt(c->s, "UPDATE invoices SET charge = ?2 WHERE id = ?1 AND charge IS NULL "
+	    "AND status = 'paid'", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, o->id);
+	bind_text(st, 2, o->u.invoice.charge);
+	return store_step_done(c->s, st, e);
+}
+
 static int
 put_invoice(struct apply_ctx *c, const struct stripe_object *o, int64_t ver, int64_t hash,
             struct err *e)
@@ -384,7 +411,8 @@ put_invoice(struct apply_ctx *c, const struct stripe_object *o, int64_t ver, int
 	    "subscription = excluded.subscription, status = excluded.status, "
 	    "billing_reason = excluded.billing_reason, currency = excluded.currency, "
 	    "amount_due = excluded.amount_due, amount_paid = excluded.amount_paid, "
-	    "charge = COALESCE(excluded.charge, charge), "
+	    "charge = CASE WHEN excluded.charge IS NOT NULL THEN excluded.charge "
+	    "WHEN excluded.status = 'paid' AND status <> 'paid' THEN NULL ELSE charge END, "
 	    "payment_intent = COALESCE(excluded.payment_intent, payment_intent), "
 	    "period_start = excluded.period_start, period_end = excluded.period_end, "
 	    "paid_at = COALESCE(excluded.paid_at, paid_at), created = excluded.created, "
@@ -1064,6 +1092,9 @@ apply_object(struct apply_ctx *c, const struct stripe_object *o, int64_t ver,
 		if (rc != 0)
 			return -1;
 	}
+	if (*res == APPLY_SUPERSEDED && o->kind == SK_INVOICE && !o->deleted &&
+	    invoice_charge_fill(c, o, e) != 0)
+		return -1;
 	if (*res != APPLY_APPLIED)
 		return 0;
 	if (o->deleted) {
