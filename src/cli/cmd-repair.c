@@ -20,7 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actions.h"
 #include "cmd.h"
+#include "confirm.h"
 #include "drift.h"
 #include "out.h"
 #include "sync.h"
@@ -128,30 +130,15 @@ confirm(struct cmd_ctx *c, int yes)
 	return EXIT_OK;
 }
 
-struct resync_arg {
-	struct sync *y;
-	struct sync_fetched *f;
-	struct sync_customer_counts n;
-};
-
-static int
-resync_apply(void *arg, struct err *e)
-{
-	struct resync_arg *a = arg;
-
-	memset(&a->n, 0, sizeof a->n);
-	return sync_customer_apply(a->y, a->f, &a->n, e);
-}
-
 /* The repair is a resync of the customer: fetch (no transaction open), then
  * apply, re-check and audit in one transaction (rolled back for a dry run). */
 static int
 run_resync(struct cmd_ctx *c, struct drift *d, const struct drift_alert *a, const char *reason,
            int dry, int yes, struct drift_repair *r)
 {
-	struct sync_opts o;
-	struct resync_arg ra;
-	struct err e, fe;
+	struct action_env env;
+	struct sync_customer_counts n;
+	struct err e;
 	char buf[1200];
 	int rc;
 
@@ -168,34 +155,15 @@ run_resync(struct cmd_ctx *c, struct drift *d, const struct drift_alert *a, cons
 	}
 	if (!dry && (rc = confirm(c, yes)) != EXIT_OK)
 		return rc;
-	memset(&o, 0, sizeof o);
-	o.cfg = &c->cfg;
-	o.cat = c->cat;
-	memset(&ra, 0, sizeof ra);
-	if (sync_open(c->s, &o, &ra.y, &e) != 0)
-		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
-	rc = sync_customer_fetch(ra.y, a->customer, &ra.f, &fe);
-	if (rc != 0) {
-		/* The attempt is audited as failed (a dry run records nothing). */
-		if (!dry && drift_repair_resynced(d, a->id, c->cfg.operator_name, reason, NULL, NULL,
-		    fe.msg, tally_now(), 0, r, &e) != 0)
-			fprintf(stderr, "tally repair: could not audit the failure: %s\n", e.msg);
-		sync_close(ra.y);
-		return cmd_fail(c, EXIT_RUNTIME, "resync of %s failed: %s",
-		    out_clean(a->customer, buf, 300), out_clean(fe.msg, buf + 300, 900));
-	}
-	rc = drift_repair_resynced(d, a->id, c->cfg.operator_name, reason, resync_apply, &ra, NULL,
-	    tally_now(), dry ? DRIFT_DRY : 0, r, &e);
-	sync_fetched_free(ra.f);
-	sync_close(ra.y);
-	if (rc != 0)
-		return cmd_fail(c, EXIT_RUNTIME, "%s", e.msg);
+	act_env_init(c, &env);
+	if (actions_repair_resync(&env, d, a, reason, dry ? DRIFT_DRY : 0, r, &n, &e) != 0)
+		return cmd_fail(c, EXIT_RUNTIME, "%s", out_clean(e.msg, buf, sizeof buf));
 	if (c->json) {
 		out_json(result_json(a, r, dry, !dry));
 	} else {
 		printf("%s %lld object(s) from the API: %lld changed, %lld unchanged\n",
-		    dry ? "fetched (dry run)" : "resynced", (long long)ra.n.objects,
-		    (long long)ra.n.changed, (long long)ra.n.unchanged);
+		    dry ? "fetched (dry run)" : "resynced", (long long)n.objects,
+		    (long long)n.changed, (long long)n.unchanged);
 		print_result(r, dry);
 		if (dry)
 			printf("dry run: nothing changed\n");

@@ -1550,6 +1550,58 @@ out:
 	return rc;
 }
 
+/* --- a drift repair that resyncs ----------------------------------------- */
+
+struct repair_fetched {
+	struct sync *y;
+	struct sync_fetched *f;
+	struct sync_customer_counts n;
+};
+
+static int
+repair_apply(void *arg, struct err *e)
+{
+	struct repair_fetched *rf = arg;
+
+	memset(&rf->n, 0, sizeof rf->n);
+	return sync_customer_apply(rf->y, rf->f, &rf->n, e);
+}
+
+int
+actions_repair_resync(const struct action_env *env, struct drift *d, const struct drift_alert *a,
+                      const char *reason, int flags, struct drift_repair *r,
+                      struct sync_customer_counts *n, struct err *e)
+{
+	struct repair_fetched rf;
+	struct sync_opts o;
+	struct err fe;
+	int rc;
+
+	memset(&rf, 0, sizeof rf);
+	memset(&o, 0, sizeof o);
+	o.cfg = env->cfg;
+	o.cat = env->cat;
+	o.stop = env->stop;
+	if (sync_open(env->s, &o, &rf.y, e) != 0)
+		return -1;
+	if (sync_customer_fetch(rf.y, a->customer, &rf.f, &fe) != 0) {
+		rc = 0;
+		if (!(flags & DRIFT_DRY))
+			rc = drift_repair_resynced(d, a->id, env->cfg->operator_name, reason, NULL, NULL,
+			    fe.msg, tally_now(), flags, r, e);
+		if (rc == 0)
+			rc = err_set(e, "the resync of %s failed: %s", a->customer, fe.msg);
+	} else {
+		rc = drift_repair_resynced(d, a->id, env->cfg->operator_name, reason, repair_apply, &rf,
+		    NULL, tally_now(), flags, r, e);
+	}
+	sync_fetched_free(rf.f);
+	sync_close(rf.y);
+	if (n != NULL)
+		*n = rf.n;
+	return rc;
+}
+
 /* --- replay: the webhook POST --------------------------------------------- */
 
 static pthread_once_t hook_once = PTHREAD_ONCE_INIT;

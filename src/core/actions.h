@@ -253,6 +253,24 @@ void actions_ids_free(char **ids, size_t n);
  * env->stop was set. */
 int actions_replay_pace(const struct action_env *env, int64_t *next_ms);
 
+/* ---- a drift repair that resyncs ---------------------------------------- */
+
+struct drift;
+struct drift_alert;
+struct drift_repair;
+
+/* The repair of alert a whose plan (drift_repair_run) is a resync of its
+ * customer, for both front ends: fetch the customer's objects (no
+ * transaction open meanwhile, env->stop ends the wait), then
+ * drift_repair_resynced: apply, re-check and audit in one transaction,
+ * rolled back with DRIFT_DRY.  A failed fetch is audited as a failed
+ * repair (not on a dry run) and returned as an error naming the customer.
+ * *n (may be NULL) counts what was fetched.  0 or -1. */
+int actions_repair_resync(const struct action_env *env, struct drift *d,
+                          const struct drift_alert *a, const char *reason, int flags,
+                          struct drift_repair *r, struct sync_customer_counts *n,
+                          struct err *e);
+
 /* ---- shared ------------------------------------------------------------ */
 
 /* Record one audit row with result "refused" for an attempt the operator

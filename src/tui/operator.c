@@ -491,54 +491,19 @@ repair_text(const struct drift_repair *r, struct buf *b)
 	    r->state_after[0] != '\0' ? r->state_after : "-");
 }
 
-struct resync_arg {
-	struct sync *y;
-	struct sync_fetched *f;
-	struct sync_customer_counts n;
-};
-
-static int
-resync_apply(void *arg, struct err *e)
-{
-	struct resync_arg *ra = arg;
-
-	memset(&ra->n, 0, sizeof ra->n);
-	return sync_customer_apply(ra->y, ra->f, &ra->n, e);
-}
-
 /* A repair that is a resync of the alert's customer, as `tally repair`
- * does it: fetch with no transaction open, then apply, re-check and audit
- * in one (a failed fetch is audited as failed). */
+ * does it (actions_repair_resync), with the message line saying what it
+ * waits for. */
 static int
 repair_resync(struct tui *t, struct drift *d, const struct drift_alert *a,
               struct drift_repair *r, struct err *e)
 {
-	struct sync_opts o;
-	struct resync_arg ra;
-	struct err fe;
-	int rc;
+	struct action_env env;
 
-	memset(&o, 0, sizeof o);
-	o.cfg = t->cfg;
-	o.cat = t->cat;
-	o.stop = t->stop;
-	memset(&ra, 0, sizeof ra);
-	if (sync_open(t->s, &o, &ra.y, e) != 0)
-		return -1;
+	env_init(t, &env);
 	tui_busy(t, "repair %lld: fetching %s from Stripe (the client's timeouts bound the "
 	    "wait)...", (long long)a->id, a->customer);
-	if (sync_customer_fetch(ra.y, a->customer, &ra.f, &fe) != 0) {
-		rc = drift_repair_resynced(d, a->id, t->cfg->operator_name, NULL, NULL, NULL, fe.msg,
-		    tally_now(), 0, r, e);
-		if (rc == 0)
-			rc = err_set(e, "the resync of %s failed: %s", a->customer, fe.msg);
-	} else {
-		rc = drift_repair_resynced(d, a->id, t->cfg->operator_name, NULL, resync_apply, &ra,
-		    NULL, tally_now(), 0, r, e);
-	}
-	sync_fetched_free(ra.f);
-	sync_close(ra.y);
-	return rc;
+	return actions_repair_resync(&env, d, a, NULL, 0, r, NULL, e);
 }
 
 /* What drift_repair_run said, on the message line. */
