@@ -3,19 +3,23 @@
  * alerts, and the operator's acknowledgements and repairs.  See drift.h for
  * the model and doc/drift.md for every rule.
  *
- * A rule's SQL is written once, as a macro over three helpers: W(col), the
- * customer filter; I(col), a column whose index the per-customer form must
- * not start from; E(col), an event id narrowed to the customer's events.
- * RULE_SQL expands it twice, at compile time, into two string literals
- * (store_stmt caches statements by the text's address): the whole-mirror
- * form, where W and E are "1" and I the plain column, and the one-customer
- * form, where W is "col = :cust", E "col IN (the customer's events)" and I
- * "+col" (SQLite's way of saying "not through an index").  Every form
- * returns the same four columns: subject, customer, summary and evidence (a
- * JSON object the SQL builds).  Every scan is set-based and goes through an
- * index: tests/unit/test-drift.c checks the plans, doc/drift.md says why
- * each rule is written as it is.  Nothing loops over the mirror's rows in
- * C: C sees only the instances found and the alerts that exist.
+ * A rule's SQL is written once, as a macro over four helpers: W(col), the
+ * customer filter; E(col), an event id narrowed to the customer's events;
+ * J, a join whose order is written; M, how a common table expression is
+ * evaluated.  RULE_SQL expands it twice, at compile time, into two string
+ * literals (store_stmt caches statements by the text's address): the
+ * whole-mirror form, where W and E are "1", J is CROSS JOIN (SQLite keeps
+ * the order written: from the few rows a rule looks for to their
+ * neighbours) and M is MATERIALIZED (computed once), and the one-customer
+ * form, where W is "col = :cust", E "col IN (the customer's events)", J a
+ * plain JOIN and M NOT MATERIALIZED (so the planner starts from the
+ * customer's rows).  Every form returns the same four columns: subject,
+ * customer, summary and evidence (a JSON object the SQL builds).  Every
+ * scan is set-based and goes through an index (most of them the covering
+ * partial indexes of data/schema/005-drift-indexes.sql):
+ * tests/unit/test-drift.c checks the plans, doc/drift.md says why each rule
+ * is written as it is.  Nothing loops over the mirror's rows in C: C sees
+ * only the instances found and the alerts that exist.
  *
  * The catalog lives in memory, not in the mirror; drift_open copies what
  * the rules need of it (each plan and top-up price with its credits, each
@@ -24,7 +28,8 @@
  * Named parameters a rule's SQL may use: :cust, :now, :grace (seconds after
  * a period end, from the catalog), :past_due (past_due grace, seconds),
  * :floor (overage floor), :failed_after, :sub_stale, :ooo_window,
- * :stale_after (the configuration's thresholds).
+ * :stale_after (the configuration's thresholds), :vcred, :vminor, :vcur
+ * (the catalog's credit_value).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,24 +48,39 @@ struct drift {
 	const struct catalog *cat;
 	int64_t grace, past_due, floor;
 	int64_t failed_after, sub_stale, ooo_window, stale_after;
+	/* credit_value: vcred credits are worth vminor minor units of vcur
+	 * (borrowed from the catalog); vcred 0 when the catalog has none. */
+	int64_t vcred, vminor;
+	const char *vcur;
 };
 
 /* --- the rules ------------------------------------------------------------ */
 
 #define W_ALL(col) "1"
 #define W_ONE(col) col " = :cust"
-#define I_ALL(col) col
-#define I_ONE(col) "+" col
 #define E_ALL(col) "1"
 #define E_ONE(col) col " IN (SELECT e2.id FROM events AS e2 WHERE e2.customer = :cust)"
-#define RULE_SQL(m) m(W_ALL, I_ALL, E_ALL), m(W_ONE, I_ONE, E_ONE)
-#define GLOBAL_SQL(m) m(W_ALL, I_ALL, E_ALL), NULL
+#define J_ALL "CROSS JOIN"
+#define J_ONE "JOIN"
+#define M_ALL "MATERIALIZED"
+#define M_ONE "NOT MATERIALIZED"
+#define RULE_SQL(m) m(W_ALL, E_ALL, J_ALL, M_ALL), m(W_ONE, E_ONE, J_ONE, M_ONE)
+#define GLOBAL_SQL(m) m(W_ALL, E_ALL, J_ALL, M_ALL), NULL
 #define T(x) "strftime('%Y-%m-%dT%H:%M:%SZ', " x ", 'unixepoch')"
+
+/* A credit entry of source src whose key satisfies K: the canonical keys
+ * are only ever written for their source (apply.c), so this is the lookup
+ * by key, through the small covering partial index ledger_credits instead
+ * of the ledger's unique key. */
+#define HAS_CREDIT(src, K) \
+	"EXISTS (SELECT 1 FROM ledger AS g INDEXED BY ledger_credits WHERE g.source_id = " src \
+	" AND g.kind IN ('grant', 'topup') AND " K ")"
 
 /* A paid invoice whose prices imply credits (or that the catalog cannot
  * price at all) with no credit entry; a paid top-up checkout session without
- * its top-up.  The anti-joins go through the unique key (covering). */
-#define SQL_GRANT_MISSING(W, I, E) \
+ * its top-up.  The paid invoices come from the covering partial index
+ * invoices_paid, and only those without credits read their row. */
+#define SQL_GRANT_MISSING(W, E, J, M) \
 	"SELECT id, customer, printf('invoice %s was paid%s but granted no credits: %s', id, " \
 	"  CASE WHEN paid_at IS NOT NULL THEN ' ' || " T("paid_at") " ELSE '' END, cause), " \
 	" json_object('invoice', id, 'amount_paid', amount_paid, 'currency', currency, " \
@@ -83,11 +103,10 @@ struct drift {
 	"   WHERE l.invoice = i.id) AS topup, " \
 	"  (SELECT group_concat(DISTINCT l.price) FROM invoice_lines AS l WHERE l.invoice = i.id) " \
 	"   AS prices " \
-	"  FROM invoices AS i " \
-	"  WHERE " W("i.customer") " AND " I("i.status") " = 'paid' AND i.placeholder = 0 " \
-	"  AND i.customer <> '' " \
-	"  AND NOT EXISTS (SELECT 1 FROM ledger AS g WHERE g.key = 'grant:invoice:' || i.id) " \
-	"  AND NOT EXISTS (SELECT 1 FROM ledger AS g WHERE g.key = 'topup:invoice:' || i.id))) " \
+	"  FROM invoices AS i INDEXED BY invoices_paid " \
+	"  WHERE " W("i.customer") " AND i.status = 'paid' AND i.placeholder = 0 " \
+	"  AND i.customer <> '' AND NOT " \
+	HAS_CREDIT("i.id", "g.key IN ('grant:invoice:' || i.id, 'topup:invoice:' || i.id)") ")) " \
 	"WHERE plan > 0 OR topup > 0 OR refetch = 1 " \
 	" OR (plan IS NULL AND topup IS NULL AND amount_paid > 0) " \
 	"UNION ALL " \
@@ -102,52 +121,37 @@ struct drift {
 	" AND p.kind = 'topup' " \
 	"WHERE " W("cs.customer") " AND cs.mode = 'payment' AND cs.status = 'complete' " \
 	" AND cs.payment_status IN ('paid', 'no_payment_required') AND cs.invoice IS NULL " \
-	" AND NOT EXISTS (SELECT 1 FROM ledger AS g WHERE g.key = 'topup:checkout:' || cs.id)"
+	" AND NOT " HAS_CREDIT("cs.id", "g.key = 'topup:checkout:' || cs.id")
 
 /* One payment credited twice: a checkout session's own top-up and the
  * credits of the invoice the same payment made (named by the session, or
- * sharing its payment intent), the session's entry not reversed. */
-#define SQL_GRANT_DUPLICATE(W, I, E) \
+ * sharing its payment intent), the session's entry not reversed.  The OR
+ * join is two index lookups (the invoice's key, invoices_payment_intent);
+ * the credits are read from ledger_credits, probed once per session. */
+#define INVOICE_CREDITS(what) \
+	"(SELECT " what " FROM ledger AS g INDEXED BY ledger_credits WHERE g.source_id = i.id " \
+	" AND g.kind IN ('grant', 'topup'))"
+#define SQL_GRANT_DUPLICATE(W, E, J, M) \
 	"SELECT cs.id, cs.customer, printf('checkout session %s and invoice %s both credited " \
-	"one payment (%s and %s)', cs.id, i.id, t.key, " \
-	"  (SELECT group_concat(g.key, ', ') FROM ledger AS g WHERE g.source_id = i.id " \
-	"   AND g.kind IN ('grant', 'topup'))), " \
-	" json_object('checkout_session', cs.id, 'invoice', i.id, " \
+	"one payment (%s and %s)', cs.id, i.id, t.key, " INVOICE_CREDITS("group_concat(g.key, ', ')") \
+	"), json_object('checkout_session', cs.id, 'invoice', i.id, " \
 	"  'payment_intent', cs.payment_intent, " \
 	"  'session_entry', json_object('seq', t.seq, 'key', t.key, 'amount', t.amount), " \
-	"  'invoice_entries', (SELECT json_group_array(json_object('seq', g.seq, 'key', g.key, " \
-	"   'amount', g.amount)) FROM ledger AS g WHERE g.source_id = i.id " \
-	"   AND g.kind IN ('grant', 'topup')), " \
+	"  'invoice_entries', " INVOICE_CREDITS("json_group_array(json_object('seq', g.seq, " \
+	"   'key', g.key, 'amount', g.amount))") ", " \
 	"  'reverse', t.key) " \
-	"FROM checkout_sessions AS cs JOIN ledger AS t ON t.key = 'topup:checkout:' || cs.id " \
+	"FROM checkout_sessions AS cs " \
+	J " ledger AS t INDEXED BY ledger_credits ON t.source_id = cs.id " \
+	" AND t.kind IN ('grant', 'topup') AND t.key = 'topup:checkout:' || cs.id " \
 	"JOIN invoices AS i ON i.id = cs.invoice " \
-	"WHERE " W("cs.customer") \
-	" AND EXISTS (SELECT 1 FROM ledger AS g WHERE g.source_id = i.id " \
-	"  AND g.kind IN ('grant', 'topup')) " \
-	" AND NOT EXISTS (SELECT 1 FROM ledger AS r WHERE r.key = 'reverse:' || t.key) " \
-	"UNION ALL " \
-	"SELECT cs.id, cs.customer, printf('checkout session %s and invoice %s both credited " \
-	"one payment (%s and %s)', cs.id, i.id, t.key, " \
-	"  (SELECT group_concat(g.key, ', ') FROM ledger AS g WHERE g.source_id = i.id " \
-	"   AND g.kind IN ('grant', 'topup'))), " \
-	" json_object('checkout_session', cs.id, 'invoice', i.id, " \
-	"  'payment_intent', cs.payment_intent, " \
-	"  'session_entry', json_object('seq', t.seq, 'key', t.key, 'amount', t.amount), " \
-	"  'invoice_entries', (SELECT json_group_array(json_object('seq', g.seq, 'key', g.key, " \
-	"   'amount', g.amount)) FROM ledger AS g WHERE g.source_id = i.id " \
-	"   AND g.kind IN ('grant', 'topup')), " \
-	"  'reverse', t.key) " \
-	"FROM checkout_sessions AS cs JOIN ledger AS t ON t.key = 'topup:checkout:' || cs.id " \
-	"JOIN invoices AS i ON i.payment_intent = cs.payment_intent " \
-	"WHERE " W("cs.customer") " AND cs.invoice IS NULL AND cs.payment_intent IS NOT NULL " \
-	" AND EXISTS (SELECT 1 FROM ledger AS g WHERE g.source_id = i.id " \
-	"  AND g.kind IN ('grant', 'topup')) " \
+	" OR (cs.invoice IS NULL AND i.payment_intent = cs.payment_intent) " \
+	"WHERE " W("cs.customer") " AND " HAS_CREDIT("i.id", "1") \
 	" AND NOT EXISTS (SELECT 1 FROM ledger AS r WHERE r.key = 'reverse:' || t.key)"
 
 /* A usage identifier repeated with another payload (quarantined, never
  * applied): from the quarantine's usage-conflict rows to the usage applied
  * under that identifier. */
-#define SQL_USAGE_CONFLICT(W, I, E) \
+#define SQL_USAGE_CONFLICT(W, E, J, M) \
 	"SELECT u.identifier, u.customer, printf('usage %s was repeated with a different payload " \
 	"(%d time(s)); the repeat was not applied', u.identifier, COUNT(*)), " \
 	" json_object('identifier', u.identifier, 'applied', json_object('event_name', " \
@@ -162,7 +166,7 @@ struct drift {
  * a conflict, for longer than the threshold; or, once the API sync has
  * completed a pass (so it refreshes every live subscription), a live one it
  * has not refreshed within the threshold. */
-#define SQL_SUBSCRIPTION_STALE(W, I, E) \
+#define SQL_SUBSCRIPTION_STALE(W, E, J, M) \
 	"SELECT s.id, s.customer, printf('subscription %s %s since %s', s.id, " \
 	"  CASE WHEN s.placeholder = 1 THEN 'is known only as a reference (never fetched)' " \
 	"  WHEN s.refetch = 1 THEN 'waits for the API to settle a conflict' " \
@@ -180,7 +184,7 @@ struct drift {
  * ended more than the grace ago, and no paid invoice of the subscription
  * for a later period.  Driven from the items, so only expired ones reach
  * the subscription. */
-#define SQL_ACCESS_AFTER_EXPIRY(W, I, E) \
+#define SQL_ACCESS_AFTER_EXPIRY(W, E, J, M) \
 	"SELECT s.id, s.customer, printf('subscription %s is %s but its period ended %s and no " \
 	"renewal was seen', s.id, s.status, " T("MAX(it.current_period_end)") "), " \
 	" json_object('subscription', s.id, 'status', s.status, " \
@@ -205,7 +209,7 @@ struct drift {
 	" AND l.effective_at > e.end_at + :grace AND l.kind = 'consume' " \
 	" AND NOT EXISTS (SELECT 1 FROM ledger AS r WHERE r.key = 'reverse:' || l.key) " \
 	" ORDER BY l.effective_at " dir ", l.seq " dir " LIMIT 1)"
-#define SQL_USAGE_AFTER_CANCEL(W, I, E) \
+#define SQL_USAGE_AFTER_CANCEL(W, E, J, M) \
 	"SELECT e.sub, e.customer, printf('%s consumed credits after subscription %s ended %s: " \
 	"%s at %s%s', e.customer, e.sub, " T("e.end_at") ", f.key, " T("f.effective_at") ", " \
 	" CASE WHEN z.seq <> f.seq THEN ', ..., latest ' || z.key || ' at ' || " \
@@ -227,7 +231,7 @@ struct drift {
 /* unpaid, or past_due for longer than the grace from its period start,
  * while the customer's Stripe Entitlements still list a feature of its plan
  * that no subscription in good standing grants. */
-#define SQL_PAYMENT_FAILED_ACCESS(W, I, E) \
+#define SQL_PAYMENT_FAILED_ACCESS(W, E, J, M) \
 	"SELECT s.id, s.customer, printf('subscription %s is %s beyond its grace but Stripe " \
 	"Entitlements still grant %s', s.id, s.status, group_concat(DISTINCT en.lookup_key)), " \
 	" json_object('subscription', s.id, 'status', s.status, " \
@@ -249,57 +253,102 @@ struct drift {
 	"   OR COALESCE(i2.current_period_end, s2.current_period_end) + :grace >= :now)) " \
 	"GROUP BY s.id"
 
-/* The payment a refund or dispute takes back, found as apply.c's
- * payment_find finds it (an invoice by charge or payment intent, the
- * invoice of its charge, a checkout session by payment intent), the first
- * match winning; then an active reversal of a credited payment that has
- * taken nothing back (no clawback, or one given back). */
-#define PAY_PARTS(W) \
+/* The payment something taken back (the rows of X that F keeps, with charge
+ * r.CH and payment intent r.PI) belongs to, found as apply.c's payment_find
+ * finds it (an invoice by charge or payment intent, the invoice of its
+ * charge, a checkout session by payment intent), the first match winning:
+ * one row (rid, src, customer, paid) per row kept.  The whole-mirror form
+ * evaluates F once per row of X (M: MATERIALIZED), a few rows left, and
+ * starts each part from them (J: CROSS JOIN); the one-customer form starts
+ * from the customer's payments. */
+#define PAY_OF(W, J, M, X, F, CH, PI) \
+	"(WITH tb AS " M " (SELECT * FROM " X " WHERE " F ") " \
+	"SELECT rid, src, customer, paid, MIN(prio) FROM (" \
 	"SELECT r.id AS rid, i.id AS src, i.customer AS customer, i.amount_paid AS paid, " \
-	" 1 AS prio FROM invoices AS i JOIN reversals AS r ON r.charge = i.charge " \
-	" WHERE " W("i.customer") " AND i.charge IS NOT NULL " \
-	"UNION ALL SELECT r.id, i.id, i.customer, i.amount_paid, 1 FROM invoices AS i " \
-	" JOIN reversals AS r ON r.payment_intent = i.payment_intent " \
-	" WHERE " W("i.customer") " AND i.payment_intent IS NOT NULL " \
-	"UNION ALL SELECT r.id, i.id, i.customer, i.amount_paid, 2 FROM invoices AS i " \
-	" JOIN charges AS ch ON ch.invoice = i.id JOIN reversals AS r ON r.charge = ch.id " \
-	" WHERE " W("i.customer") " " \
+	" 1 AS prio FROM tb AS r " J " invoices AS i " \
+	" ON i.charge = r." CH " OR i.payment_intent = r." PI " WHERE " W("i.customer") " " \
+	"UNION ALL SELECT r.id, i.id, i.customer, i.amount_paid, 2 " \
+	" FROM tb AS r " J " charges AS ch ON ch.id = r." CH " " \
+	" " J " invoices AS i ON i.id = ch.invoice WHERE " W("i.customer") " " \
 	"UNION ALL SELECT r.id, COALESCE(cs.invoice, cs.id), cs.customer, cs.amount_total, 3 " \
-	" FROM checkout_sessions AS cs JOIN reversals AS r ON r.payment_intent = cs.payment_intent " \
-	" WHERE " W("cs.customer") " AND cs.payment_intent IS NOT NULL " \
+	" FROM tb AS r " J " checkout_sessions AS cs ON cs.payment_intent = r." PI " " \
+	" WHERE " W("cs.customer") " " \
 	"UNION ALL SELECT r.id, COALESCE(cs.invoice, cs.id), cs.customer, cs.amount_total, 3 " \
-	" FROM checkout_sessions AS cs JOIN charges AS ch ON ch.payment_intent = cs.payment_intent " \
-	" JOIN reversals AS r ON r.charge = ch.id " \
-	" WHERE " W("cs.customer") " AND cs.payment_intent IS NOT NULL"
+	" FROM tb AS r " J " charges AS ch ON ch.id = r." CH " " \
+	" " J " checkout_sessions AS cs ON cs.payment_intent = ch.payment_intent " \
+	" WHERE " W("cs.customer") \
+	") GROUP BY rid)"
+/* The credits a payment granted (partial index ledger_credits); the part of
+ * them `amount` of `paid` takes. */
+#define CREDITED(src) \
+	"(SELECT SUM(g.amount) FROM ledger AS g INDEXED BY ledger_credits WHERE g.source_id = " src \
+	" AND g.kind IN ('grant', 'topup'))"
+#define TAKE "CASE WHEN paid <= 0 OR amount >= paid THEN credited ELSE credited * amount / paid END"
+#define REFUND_ACTIVE(r) "COALESCE(" r ".status, '') NOT IN ('failed', 'canceled')"
+#define REVERSAL_ACTIVE(r) \
+	"CASE " r ".kind WHEN 'refund' THEN " REFUND_ACTIVE(r) \
+	" ELSE COALESCE(" r ".status, '') NOT IN ('won', 'warning_closed') END"
+/* What a reversal's clawbacks took, net of what was given back (partial
+ * index ledger_clawbacks). */
+#define TAKEN(r) \
+	"(SELECT COALESCE(SUM(c.amount), 0) + COALESCE((SELECT SUM(x.amount) " \
+	" FROM ledger AS c2 INDEXED BY ledger_clawbacks " \
+	" JOIN ledger AS x ON x.ref = c2.key AND x.kind = 'reverse' " \
+	" WHERE c2.source_id = " r ".id AND c2.kind = 'clawback'), 0) " \
+	" FROM ledger AS c INDEXED BY ledger_clawbacks " \
+	" WHERE c.source_id = " r ".id AND c.kind = 'clawback')"
+/* The part of a charge's refunded amount no active refund in the mirror
+ * accounts for. */
+#define UNSEEN_REFUND(ch) \
+	"(" ch ".amount_refunded - (SELECT COALESCE(SUM(x.amount), 0) FROM reversals AS x " \
+	" WHERE x.kind = 'refund' AND " REFUND_ACTIVE("x") " AND (x.charge = " ch ".id " \
+	" OR (x.charge IS NULL AND x.payment_intent = " ch ".payment_intent))))"
 
-#define SQL_REFUND_WITHOUT_CLAWBACK(W, I, E) \
+/* An active refund or dispute of a credited payment that has taken nothing
+ * back (no clawback, or one given back); and a charge refunded by more than
+ * the refunds the mirror holds (a charge.refunded seen without its refund
+ * objects, which the API's rendering of a charge leaves out): the part no
+ * refund accounts for was never clawed back.  Partial index
+ * charges_refunded holds the refunded charges. */
+#define SQL_REFUND_WITHOUT_CLAWBACK(W, E, J, M) \
 	"SELECT id, customer, printf('%s %s of %d on %s took back none of its %d credits " \
 	"(%s)', kind, id, amount, src, credited, CASE WHEN has_key THEN 'the clawback was " \
 	"given back' ELSE 'no clawback' END), " \
 	" json_object('reversal', id, 'kind', kind, 'status', status, 'amount', amount, " \
 	"  'payment', src, 'paid', paid, 'credited', credited, 'take', take, " \
 	"  'key', 'clawback:' || kind || ':' || id, 'given_back', has_key) " \
-	"FROM (SELECT *, CASE WHEN paid <= 0 OR amount >= paid THEN credited " \
-	"  ELSE credited * amount / paid END AS take " \
+	"FROM (SELECT *, " TAKE " AS take " \
 	" FROM (SELECT r.id, r.kind, r.status, r.amount, p.src, p.customer, p.paid, " \
-	"  (SELECT SUM(g.amount) FROM ledger AS g WHERE g.source_id = p.src " \
-	"   AND g.kind IN ('grant', 'topup')) AS credited, " \
-	"  (SELECT COALESCE(SUM(c.amount), 0) + COALESCE((SELECT SUM(x.amount) " \
-	"    FROM ledger AS c2 JOIN ledger AS x ON x.ref = c2.key AND x.kind = 'reverse' " \
-	"    WHERE c2.source_id = r.id AND c2.kind = 'clawback'), 0) " \
-	"   FROM ledger AS c WHERE c.source_id = r.id AND c.kind = 'clawback') AS taken, " \
+	CREDITED("p.src") " AS credited, " \
 	"  EXISTS (SELECT 1 FROM ledger AS k WHERE k.key = 'clawback:' || r.kind || ':' || r.id) " \
 	"   AS has_key " \
-	"  FROM (SELECT rid, src, customer, paid, MIN(prio) FROM (" PAY_PARTS(W) ") " \
-	"   GROUP BY rid) AS p JOIN reversals AS r ON r.id = p.rid " \
-	"  WHERE CASE r.kind WHEN 'refund' THEN COALESCE(r.status, '') NOT IN ('failed', 'canceled') " \
-	"   ELSE COALESCE(r.status, '') NOT IN ('won', 'warning_closed') END)) " \
-	"WHERE credited > 0 AND taken = 0 AND take > 0"
+	"  FROM " PAY_OF(W, J, M, "reversals AS r", REVERSAL_ACTIVE("r") " AND " TAKEN("r") " = 0", \
+	    "charge", "payment_intent") " AS p " \
+	"  JOIN reversals AS r ON r.id = p.rid)) " \
+	"WHERE credited > 0 AND take > 0 " \
+	"UNION ALL " \
+	"SELECT id, customer, printf('charge %s was refunded %d on %s, %d of it by no refund the " \
+	"mirror holds, and took back none of its %d credits', id, refunded, src, amount, " \
+	"credited), " \
+	" json_object('charge', id, 'kind', 'refund', 'amount_refunded', refunded, " \
+	"  'refunds_seen', refunded - amount, 'amount', amount, 'payment', src, 'paid', paid, " \
+	"  'credited', credited, 'take', take) " \
+	"FROM (SELECT *, " TAKE " AS take " \
+	" FROM (SELECT ch.id, p.src, p.customer, p.paid, ch.amount_refunded AS refunded, " \
+	UNSEEN_REFUND("ch") " AS amount, " CREDITED("p.src") " AS credited " \
+	"  FROM " PAY_OF(W, J, M, "charges AS r", "r.amount_refunded > 0 AND " UNSEEN_REFUND("r") " > 0", \
+	    "id", "payment_intent") " AS p " \
+	"  JOIN charges AS ch ON ch.id = p.rid)) " \
+	"WHERE credited > 0 AND take > 0"
 
 /* The cached balance against the sum of the ledger (covering index
- * ledger_customer_amount), and Stripe's credit balance summary against the
- * ledger when no entry is effective after the summary was taken. */
-#define SQL_BALANCE_MISMATCH(W, I, E) \
+ * ledger_customer_amount); and Stripe's credit balance summary, money in
+ * the minor units of its currency, against the ledger's credits converted
+ * by the catalog's credit_value (:vcred credits are worth :vminor minor
+ * units), when no entry is effective after the summary was taken.  Both
+ * sides are whole numbers of their own unit, so they differ only by at
+ * least one of the coarser unit: compared cross-multiplied, exactly. */
+#define SQL_BALANCE_MISMATCH(W, E, J, M) \
 	"SELECT 'cache:' || customer, customer, printf('cached balance %d of %s differs from " \
 	"its ledger sum %d', balance, customer, total), " \
 	" json_object('customer', customer, 'cached_balance', balance, 'ledger_sum', total, " \
@@ -309,26 +358,43 @@ struct drift {
 	"WHERE total <> balance " \
 	"UNION ALL " \
 	"SELECT 'stripe:' || customer, customer, printf('Stripe credit balance %d %s of %s " \
-	"differs from its ledger sum %d', available, COALESCE(currency, ''), customer, total), " \
-	" json_object('customer', customer, 'stripe_available', available, 'currency', currency, " \
-	"  'as_of', ver, 'ledger_sum', total, 'difference', available - total) " \
-	"FROM (SELECT cb.customer, cb.available, cb.currency, cb.ver, " \
+	"(%d credits) differs from its ledger sum %d', available, :vcur, customer, " \
+	"  stripe_credits, total), " \
+	" json_object('customer', customer, 'stripe_available', available, 'currency', :vcur, " \
+	"  'credit_value', json_object('credits', :vcred, 'minor_units', :vminor), " \
+	"  'stripe_credits', stripe_credits, 'as_of', ver, 'ledger_sum', total, " \
+	"  'difference', stripe_credits - total) " \
+	"FROM (SELECT *, (2 * available * :vcred + :vminor) / (2 * :vminor) AS stripe_credits " \
+	" FROM (SELECT cb.customer, cb.available, cb.ver, " \
 	"  (SELECT COALESCE(SUM(l.amount), 0) FROM ledger AS l WHERE l.customer = cb.customer) " \
 	"  AS total FROM credit_balances AS cb WHERE " W("cb.customer") \
+	"  AND :vcred > 0 AND COALESCE(cb.currency, :vcur) = :vcur " \
 	"  AND NOT EXISTS (SELECT 1 FROM ledger AS l2 WHERE l2.customer = cb.customer " \
-	"   AND l2.effective_at > cb.ver)) " \
-	"WHERE total <> available"
+	"   AND l2.effective_at > cb.ver))) " \
+	"WHERE abs(total * :vminor - available * :vcred) >= max(:vcred, :vminor)"
 
-#define SQL_NEGATIVE_BALANCE(W, I, E) \
+#define SQL_NEGATIVE_BALANCE(W, E, J, M) \
 	"SELECT b.customer, b.customer, printf('balance of %s is %d, below the overage floor %d', " \
 	"  b.customer, b.balance, :floor), " \
 	" json_object('customer', b.customer, 'balance', b.balance, 'floor', :floor) " \
 	"FROM balances AS b WHERE " W("b.customer") " AND b.balance < :floor"
 
+/* The customer of a refund or dispute, which names none: its charge's, else
+ * its payment's (one of those drift_mark_dirty_payment marks). */
+#define REVERSAL_CUSTOMER(id) \
+	"(SELECT COALESCE((SELECT ch.customer FROM charges AS ch WHERE ch.id = rv.charge), " \
+	"  (SELECT i.customer FROM invoices AS i WHERE i.charge = rv.charge), " \
+	"  (SELECT i.customer FROM invoices AS i WHERE i.payment_intent = rv.payment_intent), " \
+	"  (SELECT cs.customer FROM checkout_sessions AS cs " \
+	"   WHERE cs.payment_intent = rv.payment_intent)) " \
+	" FROM reversals AS rv WHERE rv.id = " id ")"
+
 /* Objects that received an event older than their mirrored state (recorded
- * as superseded) within the window; partial index events_superseded. */
-#define SQL_EVENT_OUT_OF_ORDER(W, I, E) \
-	"SELECT ev.object_id, ev.customer, printf('%s %s received %d event(s) older than its " \
+ * as superseded) within the window; partial index events_superseded.  An
+ * event of a refund or dispute is the customer's of its payment, so the
+ * customer's own re-check finds it as a full scan does. */
+#define SQL_EVENT_OUT_OF_ORDER(W, E, J, M) \
+	"SELECT ev.object_id, ev.cust, printf('%s %s received %d event(s) older than its " \
 	"mirrored state, last at %s', COALESCE(ev.object_type, 'object'), ev.object_id, " \
 	"  COUNT(*), " T("MAX(ev.first_seen_at)") "), " \
 	" json_object('object', ev.object_id, 'type', ev.object_type, " \
@@ -337,39 +403,41 @@ struct drift {
 	"   AND e2.first_seen_at > :now - :ooo_window ORDER BY e2.created, e2.id) AS x), " \
 	"  'last_seen_at', MAX(ev.first_seen_at), " \
 	"  'window_seconds', :ooo_window) " \
-	"FROM events AS ev " \
-	"WHERE " W("ev.customer") " AND ev.state = 'superseded' " \
-	" AND ev.first_seen_at > :now - :ooo_window " \
+	"FROM (SELECT e.object_id, e.object_type, e.first_seen_at, e.customer AS cust " \
+	"  FROM events AS e INDEXED BY events_superseded " \
+	"  WHERE e.customer IS NOT NULL AND " W("e.customer") \
+	"  AND e.state = 'superseded' AND e.first_seen_at > :now - :ooo_window " \
+	" UNION ALL " \
+	" SELECT object_id, object_type, first_seen_at, cust FROM (SELECT e.object_id, " \
+	"  e.object_type, e.first_seen_at, CASE WHEN e.object_type IN ('refund', 'dispute') " \
+	"  THEN " REVERSAL_CUSTOMER("e.object_id") " END AS cust " \
+	"  FROM events AS e WHERE e.customer IS NULL AND e.state = 'superseded' " \
+	"  AND e.first_seen_at > :now - :ooo_window) WHERE " W("cust") ") AS ev " \
 	"GROUP BY +ev.object_id"
 
 /* Events whose failed deliveries (partial index deliveries_failed) are
  * not followed by a good one, the first failure after the last good
- * delivery older than the threshold.  One probe of the event's good
- * deliveries per event with failures; the rest only for those that fail
- * it. */
+ * delivery older than the threshold.  One pass over the failures, each
+ * probing its event's last good delivery in the covering partial index
+ * deliveries_good: an event whose failures all precede a success has no
+ * failure left after it and drops out without reading a row. */
 #define LAST_OK(ev) \
-	"(SELECT MAX(COALESCE(ok.received_at, 9223372036854775807)) FROM deliveries AS ok " \
-	" WHERE ok.event_id = " ev " AND +ok.status = 'ok' AND ok.sig_state <> 'invalid')"
-#define SQL_WEBHOOK_FAILED(W, I, E) \
+	"(SELECT MAX(COALESCE(ok.received_at, 9223372036854775807)) " \
+	" FROM deliveries AS ok INDEXED BY deliveries_good " \
+	" WHERE ok.event_id = " ev " AND ok.status = 'ok' AND ok.sig_state <> 'invalid')"
+#define SQL_WEBHOOK_FAILED(W, E, J, M) \
 	"SELECT x.event_id, ev.customer, printf('event %s (%s) failed delivery %d time(s) since " \
 	"%s with no later success', x.event_id, ev.type, x.failures, " T("x.first_failed") "), " \
 	" json_object('event', x.event_id, 'type', ev.type, 'failures', x.failures, " \
 	"  'first_failed_at', x.first_failed, 'last_failed_at', x.last_failed, " \
 	"  'http_status', d.http_status, 'error', d.error, 'endpoint', d.endpoint, " \
 	"  'threshold_seconds', :failed_after) " \
-	"FROM (SELECT y.event_id, COUNT(*) AS failures, MIN(COALESCE(f.received_at, 0)) " \
+	"FROM (SELECT f.event_id, COUNT(*) AS failures, MIN(COALESCE(f.received_at, 0)) " \
 	"   AS first_failed, MAX(COALESCE(f.received_at, 0)) AS last_failed " \
-	"  FROM (SELECT g.event_id, MAX(COALESCE(g.received_at, 0)) AS last " \
-	"   FROM deliveries AS g INDEXED BY deliveries_failed " \
-	"   WHERE g.status = 'failed' AND " E("g.event_id") " " \
-	"   GROUP BY g.event_id) AS y " \
-	"  JOIN deliveries AS f INDEXED BY deliveries_failed ON f.event_id = y.event_id " \
-	"   AND f.status = 'failed' " \
-	"   AND COALESCE(f.received_at, 0) > COALESCE(" LAST_OK("y.event_id") ", -1) " \
-	"  WHERE NOT EXISTS (SELECT 1 FROM deliveries AS ok WHERE ok.event_id = y.event_id " \
-	"   AND +ok.status = 'ok' AND ok.sig_state <> 'invalid' " \
-	"   AND COALESCE(ok.received_at, 9223372036854775807) >= y.last) " \
-	"  GROUP BY y.event_id HAVING MIN(COALESCE(f.received_at, 0)) <= :now - :failed_after) AS x " \
+	"  FROM deliveries AS f INDEXED BY deliveries_failed " \
+	"  WHERE f.status = 'failed' AND " E("f.event_id") \
+	"  AND COALESCE(f.received_at, 0) > COALESCE(" LAST_OK("f.event_id") ", -1) " \
+	"  GROUP BY f.event_id HAVING MIN(COALESCE(f.received_at, 0)) <= :now - :failed_after) AS x " \
 	"JOIN events AS ev ON ev.id = x.event_id " \
 	"JOIN deliveries AS d ON d.id = (SELECT l.id FROM deliveries AS l " \
 	" WHERE l.event_id = x.event_id AND l.status = 'failed' " \
@@ -378,7 +446,7 @@ struct drift {
 
 /* Global: every delivery whose signature did not verify (partial index
  * deliveries_invalid); the customer is read from the kept body. */
-#define SQL_SIGNATURE_INVALID(W, I, E) \
+#define SQL_SIGNATURE_INVALID(W, E, J, M) \
 	"SELECT 'delivery:' || d.id, CASE WHEN json_valid(d.body) THEN CASE " \
 	"  WHEN json_type(d.body, '$.data.object.customer') = 'text' " \
 	"  THEN json_extract(d.body, '$.data.object.customer') " \
@@ -394,7 +462,7 @@ struct drift {
 
 /* Global: the last successful API sync (once the mirror has used the API)
  * or ingest, against stale_after. */
-#define SQL_SYNC_STALE(W, I, E) \
+#define SQL_SYNC_STALE(W, E, J, M) \
 	"SELECT 'mirror', NULL, CASE WHEN last IS NULL THEN printf('the mirror has never had " \
 	"a successful %s', what) ELSE printf('the last successful %s was at %s, more than " \
 	"%d s ago', what, " T("last") ", :stale_after) END, " \
@@ -412,30 +480,19 @@ struct drift {
 	"  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sync.last_error_at') AS err_at)) " \
 	"WHERE last IS NULL OR last < :now - :stale_after"
 
-typedef int (*repair_fn)(struct drift *d, const struct drift_alert *a, const char *op,
-                         const char *reason, int64_t now, struct drift_repair *r,
-                         struct err *e);
-
-static int repair_grant(struct drift *, const struct drift_alert *, const char *,
-                        const char *, int64_t, struct drift_repair *, struct err *);
-static int repair_duplicate(struct drift *, const struct drift_alert *, const char *,
-                            const char *, int64_t, struct drift_repair *, struct err *);
-static int repair_resync(struct drift *, const struct drift_alert *, const char *,
-                         const char *, int64_t, struct drift_repair *, struct err *);
-static int repair_after_cancel(struct drift *, const struct drift_alert *, const char *,
-                               const char *, int64_t, struct drift_repair *, struct err *);
-static int repair_clawback(struct drift *, const struct drift_alert *, const char *,
-                           const char *, int64_t, struct drift_repair *, struct err *);
-static int repair_balance(struct drift *, const struct drift_alert *, const char *,
-                          const char *, int64_t, struct drift_repair *, struct err *);
-static int repair_negative(struct drift *, const struct drift_alert *, const char *,
-                           const char *, int64_t, struct drift_repair *, struct err *);
+/* A rule's repair, on an alert just re-checked and still open (see
+ * drift_repair_run): it fills r (what it does, its key, or why it is
+ * refused) and writes in the caller's transaction. */
+typedef int repair_fn(struct drift *d, const struct drift_alert *a, const char *op,
+                      const char *reason, int64_t now, struct drift_repair *r, struct err *e);
+static repair_fn repair_grant, repair_duplicate, repair_resync, repair_after_cancel,
+    repair_clawback, repair_balance, repair_negative;
 
 struct rule {
 	struct drift_rule_info info;
 	const char *sql_all;            /* instances in the whole mirror */
 	const char *sql_one;            /* instances of one customer (:cust); NULL: global */
-	repair_fn repair;               /* NULL: no automatic repair */
+	repair_fn *repair;              /* NULL: no automatic repair */
 };
 
 static const struct rule rules[] = {
@@ -483,16 +540,21 @@ static const struct rule rules[] = {
 	    "resync the customer from the API (then revoke in Stripe if it holds)" },
 	  RULE_SQL(SQL_PAYMENT_FAILED_ACCESS), repair_resync },
 	{ { "refund-without-clawback", "critical", 0,
-	    "an active refund or dispute of a credited payment that took no credits back",
-	    "reversal, kind, status, amount, payment, paid, credited, the take, the key, "
-	    "whether a clawback was given back",
-	    "claw back under its key (clawback:<refund|dispute>:<id>)" },
+	    "an active refund or dispute of a credited payment that took no credits back; a "
+	    "charge refunded by more than the refunds the mirror holds (charge.refunded seen "
+	    "without its refund objects)",
+	    "reversal (or charge), kind, status, amount, payment, paid, credited, the take, the "
+	    "key, whether a clawback was given back (for a charge: amount_refunded, refunds_seen)",
+	    "claw back under its key (clawback:<refund|dispute>:<id>); for a charge, resync the "
+	    "customer, which fetches its refunds and claws back under their keys" },
 	  RULE_SQL(SQL_REFUND_WITHOUT_CLAWBACK), repair_clawback },
 	{ { "balance-mismatch", "critical", 0,
 	    "a cached balance that differs from the ledger sum (cache:<customer>), or Stripe's "
-	    "credit balance summary that differs from it (stripe:<customer>)",
-	    "customer, the two amounts, the difference (and the summary's time)",
-	    "recompute the cache; adjust the ledger to Stripe's balance" },
+	    "credit balance summary, money converted to credits by the catalog's credit_value, "
+	    "that differs from it by a unit or more (stripe:<customer>)",
+	    "customer, the two amounts, the difference (for Stripe: its amount and currency, "
+	    "the credit_value, the credits that is worth, the summary's time)",
+	    "recompute the cache; adjust the ledger to the credits Stripe's balance is worth" },
 	  RULE_SQL(SQL_BALANCE_MISMATCH), repair_balance },
 	{ { "negative-balance", "warning", 0,
 	    "a balance below the catalog's overage floor",
@@ -686,6 +748,9 @@ drift_open(struct store *s, const struct catalog *cat, const struct config *cfg,
 	d->sub_stale = cfg->subscription_stale_after;
 	d->ooo_window = cfg->out_of_order_window;
 	d->stale_after = cfg->stale_after;
+	d->vcred = cat != NULL && cat->value_currency != NULL ? cat->value_credits : 0;
+	d->vminor = d->vcred > 0 ? cat->value_minor_units : 1;
+	d->vcur = d->vcred > 0 ? cat->value_currency : "";
 	if (catalog_load_temp(s, cat, e) != 0) {
 		free(d);
 		return err_prefix(e, "drift: loading the catalog: ");
@@ -722,18 +787,27 @@ drift_report_done(struct drift_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-static void
+/* Room for element n of a growing array v of `alloc` elements of `size`
+ * bytes: v, or its larger copy. */
+static void *
+grow(void *v, size_t n, size_t *alloc, size_t size)
+{
+	if (n < *alloc)
+		return v;
+	*alloc = *alloc ? *alloc * 2 : 16;
+	return xrealloc(v, *alloc * size);
+}
+
+/* Append a change to r (NULL: nothing is reported): the new entry, or NULL. */
+static struct drift_change *
 report_add(struct drift_report *r, enum drift_change_kind kind, int64_t alert, const char *rule,
            const char *subject, const char *customer, const char *severity, const char *summary)
 {
 	struct drift_change *c;
 
 	if (r == NULL)
-		return;
-	if (r->n == r->alloc) {
-		r->alloc = r->alloc ? r->alloc * 2 : 16;
-		r->v = xrealloc(r->v, r->alloc * sizeof *r->v);
-	}
+		return NULL;
+	r->v = grow(r->v, r->n, &r->alloc, sizeof *r->v);
 	c = &r->v[r->n++];
 	c->kind = kind;
 	c->alert = alert;
@@ -743,6 +817,7 @@ report_add(struct drift_report *r, enum drift_change_kind kind, int64_t alert, c
 	c->severity = xstrdup(severity);
 	c->summary = xstrdup(summary);
 	c->acknowledged = 0;
+	return c;
 }
 
 /* --- evaluation --------------------------------------------------------------- */
@@ -759,21 +834,6 @@ struct foundset {
 };
 
 static void
-foundset_done(struct foundset *f)
-{
-	size_t i;
-
-	for (i = 0; i < f->n; i++) {
-		free(f->v[i].subject);
-		free(f->v[i].customer);
-		free(f->v[i].summary);
-		free(f->v[i].evidence);
-	}
-	free(f->v);
-	memset(f, 0, sizeof *f);
-}
-
-static void
 bind_named(sqlite3_stmt *st, const char *name, int64_t v)
 {
 	int i = sqlite3_bind_parameter_index(st, name);
@@ -783,12 +843,21 @@ bind_named(sqlite3_stmt *st, const char *name, int64_t v)
 }
 
 static void
-bind_params(const struct drift *d, sqlite3_stmt *st, const char *customer, int64_t now)
+bind_named_text(sqlite3_stmt *st, const char *name, const char *v)
 {
-	int i = sqlite3_bind_parameter_index(st, ":cust");
+	int i = sqlite3_bind_parameter_index(st, name);
 
 	if (i > 0)
-		bind_text(st, i, customer);
+		bind_text(st, i, v);
+}
+
+static void
+bind_params(const struct drift *d, sqlite3_stmt *st, const char *customer, int64_t now)
+{
+	bind_named_text(st, ":cust", customer);
+	bind_named_text(st, ":vcur", d->vcur);
+	bind_named(st, ":vcred", d->vcred);
+	bind_named(st, ":vminor", d->vminor);
 	bind_named(st, ":now", now);
 	bind_named(st, ":grace", d->grace);
 	bind_named(st, ":past_due", d->past_due);
@@ -821,10 +890,7 @@ evaluate(struct drift *d, const struct rule *ru, const char *customer, int64_t n
 
 		if (sqlite3_column_type(st, 0) == SQLITE_NULL || *col_text(st, 0) == '\0')
 			continue;
-		if (f->n == f->alloc) {
-			f->alloc = f->alloc ? f->alloc * 2 : 32;
-			f->v = xrealloc(f->v, f->alloc * sizeof *f->v);
-		}
+		f->v = grow(f->v, f->n, &f->alloc, sizeof *f->v);
 		x = &f->v[f->n++];
 		x->rule = ru;
 		x->subject = xstrdup(col_text(st, 0));
@@ -842,6 +908,7 @@ evaluate(struct drift *d, const struct rule *ru, const char *customer, int64_t n
 	return 0;
 }
 
+/* Instances are keyed by rule and subject (an alert's key). */
 static int
 found_cmp(const void *pa, const void *pb)
 {
@@ -851,33 +918,24 @@ found_cmp(const void *pa, const void *pb)
 	return c != 0 ? c : strcmp(a->subject, b->subject);
 }
 
-static const struct found *
-found_lookup(const struct foundset *f, const char *rule, const char *subject)
+static int
+text_cmp(const char *a, const char *b)
 {
-	size_t lo = 0, hi = f->n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(f->v[mid].rule->info.id, rule);
-
-		if (c == 0)
-			c = strcmp(f->v[mid].subject, subject);
-		if (c == 0)
-			return &f->v[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return a == NULL || b == NULL ? (a != NULL) - (b != NULL) : strcmp(a, b);
 }
 
+/* The sort order: by key, then by content, so that of two instances with
+ * one key (a session whose payment intent two invoices share) the same one
+ * is kept every time, and a rescan records the same evidence. */
 static int
-same_text(const char *a, const char *b)
+found_order(const void *pa, const void *pb)
 {
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
+	const struct found *a = pa, *b = pb;
+	int c = found_cmp(a, b);
+
+	if (c == 0)
+		c = text_cmp(a->summary, b->summary);
+	return c != 0 ? c : text_cmp(a->evidence, b->evidence);
 }
 
 static int
@@ -897,15 +955,59 @@ history_add(struct store *s, int64_t alert, int64_t at, const char *state, const
 	return store_step_done(s, st, e);
 }
 
+/* What recording an instance writes, by what its alert was: none yet,
+ * resolved, or open with other evidence.  Named parameters: :id, :rule,
+ * :subject, :customer, :severity, :summary, :evidence, :repair, :now. */
+static const struct alert_write {
+	const char *sql;
+	const char *history;            /* the history row; NULL: the condition held all along */
+	int reported;                   /* a change the report lists, as `kind` */
+	enum drift_change_kind kind;
+} alert_writes[] = {
+	{ "INSERT INTO alerts(rule, subject, customer, severity, state, summary, evidence, repair, "
+	  "first_seen_at, last_seen_at) VALUES (:rule, :subject, :customer, :severity, 'open', "
+	  ":summary, :evidence, :repair, :now, :now)", "opened", 1, DRIFT_OPENED },
+	{ "UPDATE alerts SET state = 'open', customer = :customer, severity = :severity, "
+	  "summary = :summary, evidence = :evidence, repair = :repair, last_seen_at = :now, "
+	  "resolved_at = NULL, acked_at = NULL, acked_by = NULL, ack_note = NULL WHERE id = :id",
+	  "reopened", 1, DRIFT_REOPENED },
+	{ "UPDATE alerts SET customer = :customer, severity = :severity, summary = :summary, "
+	  "evidence = :evidence, last_seen_at = :now WHERE id = :id", NULL, 0, DRIFT_OPENED },
+};
+
+static int
+alert_write(struct drift *d, const struct alert_write *w, const struct found *x, int64_t now,
+            int64_t *id, struct err *e)
+{
+	sqlite3_stmt *st = store_stmt(d->s, w->sql, e);
+
+	if (st == NULL)
+		return -1;
+	bind_named(st, ":id", *id);
+	bind_named_text(st, ":rule", x->rule->info.id);
+	bind_named_text(st, ":subject", x->subject);
+	bind_named_text(st, ":customer", x->customer);
+	bind_named_text(st, ":severity", x->rule->info.severity);
+	bind_named_text(st, ":summary", x->summary);
+	bind_named_text(st, ":evidence", x->evidence);
+	bind_named_text(st, ":repair", x->rule->info.repair);
+	bind_named(st, ":now", now);
+	if (store_step_done(d->s, st, e) != 0)
+		return -1;
+	if (*id == 0)
+		*id = sqlite3_last_insert_rowid(store_db(d->s));
+	return w->history != NULL ? history_add(d->s, *id, now, w->history, NULL, NULL, e) : 0;
+}
+
 /* Record one instance: open a new alert, reopen a resolved one, or bring an
- * existing one's evidence up to date (no history: the condition held all
- * along).  An alert whose evidence and summary are unchanged is not
- * touched. */
+ * existing one's evidence up to date.  An alert whose evidence and summary
+ * are unchanged is not touched. */
 static int
 record_found(struct drift *d, const struct found *x, int64_t now, int dry,
              struct drift_report *r, struct err *e)
 {
-	const char *rule = x->rule->info.id, *sev = x->rule->info.severity;
+	const char *sev = x->rule->info.severity;
+	const struct alert_write *w;
 	sqlite3_stmt *st;
 	int64_t id = 0;
 	char state[16] = "";
@@ -915,7 +1017,7 @@ record_found(struct drift *d, const struct found *x, int64_t now, int dry,
 	    "FROM alerts WHERE rule = ? AND subject = ?", e);
 	if (st == NULL)
 		return -1;
-	bind_text(st, 1, rule);
+	bind_text(st, 1, x->rule->info.id);
 	bind_text(st, 2, x->subject);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -924,80 +1026,97 @@ record_found(struct drift *d, const struct found *x, int64_t now, int dry,
 
 		id = sqlite3_column_int64(st, 0);
 		snprintf(state, sizeof state, "%s", col_text(st, 1));
-		same = same_text(cust, x->customer) && strcmp(col_text(st, 3), sev) == 0 &&
-		    strcmp(col_text(st, 4), x->summary) == 0 && same_text(ev, x->evidence);
+		same = text_cmp(cust, x->customer) == 0 && strcmp(col_text(st, 3), sev) == 0 &&
+		    strcmp(col_text(st, 4), x->summary) == 0 && text_cmp(ev, x->evidence) == 0;
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_err(d->s, e, "reading alerts");
 
-	if (id == 0) {
-		if (!dry) {
-			st = store_stmt(d->s, "INSERT INTO alerts(rule, subject, customer, severity, state, "
-			    "summary, evidence, repair, first_seen_at, last_seen_at) "
-			    "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)", e);
-			if (st == NULL)
-				return -1;
-			bind_text(st, 1, rule);
-			bind_text(st, 2, x->subject);
-			bind_text(st, 3, x->customer);
-			bind_text(st, 4, sev);
-			bind_text(st, 5, x->summary);
-			bind_text(st, 6, x->evidence);
-			bind_text(st, 7, x->rule->info.repair);
-			bind_int(st, 8, now);
-			bind_int(st, 9, now);
-			if (store_step_done(d->s, st, e) != 0)
-				return -1;
-			id = sqlite3_last_insert_rowid(store_db(d->s));
-			if (history_add(d->s, id, now, "opened", NULL, NULL, e) != 0)
-				return -1;
-		}
-		report_add(r, DRIFT_OPENED, id, rule, x->subject, x->customer, sev, x->summary);
+	if (id == 0)
+		w = &alert_writes[0];
+	else if (strcmp(state, "resolved") == 0)
+		w = &alert_writes[1];
+	else if (same)
 		return 0;
-	}
-	if (strcmp(state, "resolved") == 0) {
-		if (!dry) {
-			st = store_stmt(d->s, "UPDATE alerts SET state = 'open', customer = ?, severity = ?, "
-			    "summary = ?, evidence = ?, repair = ?, last_seen_at = ?, resolved_at = NULL, "
-			    "acked_at = NULL, acked_by = NULL, ack_note = NULL WHERE id = ?", e);
-			if (st == NULL)
-				return -1;
-			bind_text(st, 1, x->customer);
-			bind_text(st, 2, sev);
-			bind_text(st, 3, x->summary);
-			bind_text(st, 4, x->evidence);
-			bind_text(st, 5, x->rule->info.repair);
-			bind_int(st, 6, now);
-			bind_int(st, 7, id);
-			if (store_step_done(d->s, st, e) != 0 ||
-			    history_add(d->s, id, now, "reopened", NULL, NULL, e) != 0)
-				return -1;
-		}
-		report_add(r, DRIFT_REOPENED, id, rule, x->subject, x->customer, sev, x->summary);
-		return 0;
-	}
-	if (same || dry)
-		return 0;
-	st = store_stmt(d->s, "UPDATE alerts SET customer = ?, severity = ?, summary = ?, "
-	    "evidence = ?, last_seen_at = ? WHERE id = ?", e);
-	if (st == NULL)
+	else
+		w = &alert_writes[2];
+	if (!dry && alert_write(d, w, x, now, &id, e) != 0)
 		return -1;
-	bind_text(st, 1, x->customer);
-	bind_text(st, 2, sev);
-	bind_text(st, 3, x->summary);
-	bind_text(st, 4, x->evidence);
-	bind_int(st, 5, now);
-	bind_int(st, 6, id);
-	return store_step_done(d->s, st, e);
+	if (w->reported)
+		report_add(r, w->kind, id, x->rule->info.id, x->subject, x->customer, sev, x->summary);
+	return 0;
 }
 
-/* An open alert the scope covers. */
-struct live {
-	int64_t id;
-	int acknowledged;
-	char *rule, *subject, *customer, *severity, *summary;
-};
+static void
+found_free(struct found *x)
+{
+	free(x->subject);
+	free(x->customer);
+	free(x->summary);
+	free(x->evidence);
+}
+
+/* Sort what the rules found, keep one instance per key, record each. */
+static int
+record_all(struct drift *d, struct foundset *f, int64_t now, int dry, struct drift_report *r,
+           struct err *e)
+{
+	size_t i, k;
+
+	if (f->n > 0)           /* qsort(NULL, 0) is undefined */
+		qsort(f->v, f->n, sizeof *f->v, found_order);
+	for (i = 0, k = 0; i < f->n; i++) {
+		if (k > 0 && found_cmp(&f->v[k - 1], &f->v[i]) == 0)
+			found_free(&f->v[i]);
+		else
+			f->v[k++] = f->v[i];
+	}
+	f->n = k;
+	if (r != NULL)
+		r->found += (int64_t)f->n;
+	for (i = 0; i < f->n; i++)
+		if (record_found(d, &f->v[i], now, dry, r, e) != 0)
+			return -1;
+	return 0;
+}
+
+/* The alerts of a scope (customer NULL: the whole mirror) that are not
+ * resolved and whose instance the scope's evaluation did not find, as
+ * DRIFT_RESOLVED changes in *gone. */
+static int
+alerts_gone(struct drift *d, const struct foundset *f, const char *customer,
+            struct drift_report *gone, struct err *e)
+{
+	sqlite3_stmt *st;
+	int step;
+
+	st = customer == NULL
+	    ? store_stmt(d->s, "SELECT id, rule, subject, customer, severity, summary, state "
+	        "FROM alerts WHERE state IN ('open', 'acknowledged')", e)
+	    : store_stmt(d->s, "SELECT id, rule, subject, customer, severity, summary, state "
+	        "FROM alerts WHERE customer = ? AND state IN ('open', 'acknowledged')", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, customer);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct found key;
+		struct drift_change *c;
+
+		/* A rule this build does not know, or one this scope did not
+		 * evaluate, says nothing about its alerts. */
+		key.rule = rule_find(col_text(st, 1));
+		key.subject = (char *)col_text(st, 2);
+		if (key.rule == NULL || (customer != NULL && key.rule->sql_one == NULL) ||
+		    (f->n > 0 && bsearch(&key, f->v, f->n, sizeof *f->v, found_cmp) != NULL))
+			continue;
+		c = report_add(gone, DRIFT_RESOLVED, sqlite3_column_int64(st, 0), col_text(st, 1),
+		    col_text(st, 2), col_text(st, 3), col_text(st, 4), col_text(st, 5));
+		c->acknowledged = strcmp(col_text(st, 6), "acknowledged") == 0;
+	}
+	sqlite3_reset(st);
+	return step == SQLITE_DONE ? 0 : store_err(d->s, e, "reading alerts");
+}
 
 /*
  * Reconcile the alerts with what the rules found in one scope: the whole
@@ -1009,156 +1128,106 @@ static int
 reconcile(struct drift *d, struct foundset *f, const char *customer, int64_t now, int dry,
           struct drift_report *r, struct err *e)
 {
-	struct live *lv = NULL;
-	size_t nlv = 0, alv = 0, i, k;
+	struct drift_report gone;
 	sqlite3_stmt *st;
-	int rc = -1, step;
+	size_t i;
+	int rc = -1;
 
-	if (f->n > 0)           /* qsort(NULL, 0) is undefined */
-		qsort(f->v, f->n, sizeof *f->v, found_cmp);
-	/* Two parts of one rule may find one subject: the first counts. */
-	for (i = 0, k = 0; i < f->n; i++) {
-		if (k > 0 && found_cmp(&f->v[k - 1], &f->v[i]) == 0) {
-			free(f->v[i].subject);
-			free(f->v[i].customer);
-			free(f->v[i].summary);
-			free(f->v[i].evidence);
-			continue;
-		}
-		f->v[k++] = f->v[i];
-	}
-	f->n = k;
-	if (r != NULL)
-		r->found += (int64_t)f->n;
-	for (i = 0; i < f->n; i++)
-		if (record_found(d, &f->v[i], now, dry, r, e) != 0)
-			return -1;
-
-	st = customer == NULL
-	    ? store_stmt(d->s, "SELECT id, rule, subject, customer, severity, summary, state "
-	        "FROM alerts WHERE state IN ('open', 'acknowledged')", e)
-	    : store_stmt(d->s, "SELECT id, rule, subject, customer, severity, summary, state "
-	        "FROM alerts WHERE customer = ? AND state IN ('open', 'acknowledged')", e);
-	if (st == NULL)
-		return -1;
-	if (customer != NULL)
-		bind_text(st, 1, customer);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const struct rule *ru = rule_find(col_text(st, 1));
-
-		/* A rule this build does not know, or one this scope did not
-		 * evaluate, says nothing about its alerts. */
-		if (ru == NULL || (customer != NULL && ru->sql_one == NULL))
-			continue;
-		if (found_lookup(f, col_text(st, 1), col_text(st, 2)) != NULL)
-			continue;
-		if (nlv == alv) {
-			alv = alv ? alv * 2 : 16;
-			lv = xrealloc(lv, alv * sizeof *lv);
-		}
-		lv[nlv].id = sqlite3_column_int64(st, 0);
-		lv[nlv].rule = xstrdup(col_text(st, 1));
-		lv[nlv].subject = xstrdup(col_text(st, 2));
-		lv[nlv].customer = col_dup(st, 3);
-		lv[nlv].severity = xstrdup(col_text(st, 4));
-		lv[nlv].summary = xstrdup(col_text(st, 5));
-		lv[nlv].acknowledged = strcmp(col_text(st, 6), "acknowledged") == 0;
-		nlv++;
-	}
-	sqlite3_reset(st);
-	if (step != SQLITE_DONE) {
-		store_err(d->s, e, "reading alerts");
+	drift_report_init(&gone);
+	if (record_all(d, f, now, dry, r, e) != 0 || alerts_gone(d, f, customer, &gone, e) != 0)
 		goto out;
-	}
-	for (i = 0; i < nlv; i++) {
+	for (i = 0; i < gone.n; i++) {
+		const struct drift_change *g = &gone.v[i];
+		struct drift_change *c;
+
 		if (!dry) {
 			if ((st = store_stmt(d->s, "UPDATE alerts SET state = 'resolved', resolved_at = ? "
 			    "WHERE id = ?", e)) == NULL)
 				goto out;
 			bind_int(st, 1, now);
-			bind_int(st, 2, lv[i].id);
+			bind_int(st, 2, g->alert);
 			if (store_step_done(d->s, st, e) != 0 ||
-			    history_add(d->s, lv[i].id, now, "resolved", NULL, NULL, e) != 0)
+			    history_add(d->s, g->alert, now, "resolved", NULL, NULL, e) != 0)
 				goto out;
 		}
-		report_add(r, DRIFT_RESOLVED, lv[i].id, lv[i].rule, lv[i].subject, lv[i].customer,
-		    lv[i].severity, lv[i].summary);
-		if (r != NULL)
-			r->v[r->n - 1].acknowledged = lv[i].acknowledged;
+		c = report_add(r, g->kind, g->alert, g->rule, g->subject, g->customer, g->severity,
+		    g->summary);
+		if (c != NULL)
+			c->acknowledged = g->acknowledged;
 	}
 	rc = 0;
 out:
-	for (i = 0; i < nlv; i++) {
-		free(lv[i].rule);
-		free(lv[i].subject);
-		free(lv[i].customer);
-		free(lv[i].severity);
-		free(lv[i].summary);
-	}
-	free(lv);
+	drift_report_done(&gone);
 	return rc;
 }
 
-int
-drift_scan(struct drift *d, int64_t now, int flags, struct drift_report *r, struct err *e)
+/* The marks a scope's evaluation clears: all of them after a full scan
+ * (which also records its time: a sync round asks how old it is), the
+ * customer's after its re-check. */
+static int
+marks_clear(struct drift *d, const char *customer, int64_t now, struct err *e)
 {
-	struct foundset f = { NULL, 0, 0 };
-	size_t i;
-	int rc = -1, dry = flags & DRIFT_DRY;
-
-	for (i = 0; i < NRULES; i++) {
-		if (evaluate(d, &rules[i], NULL, now, &f, e) != 0)
-			goto out;
-		if (r != NULL)
-			r->rules++;
-	}
-	if (reconcile(d, &f, NULL, now, dry, r, e) != 0)
-		goto out;
-	if (!dry && (store_exec(d->s, "DELETE FROM drift_dirty", e) != 0 ||
-	    store_meta_set_int(d->s, "drift.scanned_at", now, e) != 0))
-		goto out;
-	if (r != NULL)
-		r->full = 1;
-	rc = 0;
-out:
-	foundset_done(&f);
-	return rc;
-}
-
-int
-drift_check_customer(struct drift *d, const char *customer, int64_t now, int flags,
-                     struct drift_report *r, struct err *e)
-{
-	struct foundset f = { NULL, 0, 0 };
 	sqlite3_stmt *st;
+
+	if (customer == NULL)
+		return store_exec(d->s, "DELETE FROM drift_dirty", e) != 0 ||
+		    store_meta_set_int(d->s, "drift.scanned_at", now, e) != 0 ? -1 : 0;
+	if ((st = store_stmt(d->s, "DELETE FROM drift_dirty WHERE customer = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, customer);
+	return store_step_done(d->s, st, e);
+}
+
+/* Evaluate the rules of a scope (customer NULL: every rule over the whole
+ * mirror; else the per-customer rules, for that customer) and reconcile. */
+static int
+check_scope(struct drift *d, const char *customer, int64_t now, int flags,
+            struct drift_report *r, struct err *e)
+{
+	struct foundset f = { NULL, 0, 0 };
 	size_t i;
 	int rc = -1, dry = flags & DRIFT_DRY;
 
-	if (customer == NULL || *customer == '\0')
-		return 0;
 	for (i = 0; i < NRULES; i++) {
-		if (rules[i].sql_one == NULL)
+		if (customer != NULL && rules[i].sql_one == NULL)
 			continue;
 		if (evaluate(d, &rules[i], customer, now, &f, e) != 0)
 			goto out;
 		if (r != NULL)
 			r->rules++;
 	}
-	if (reconcile(d, &f, customer, now, dry, r, e) != 0)
+	if (reconcile(d, &f, customer, now, dry, r, e) != 0 ||
+	    (!dry && marks_clear(d, customer, now, e) != 0))
 		goto out;
-	if (!dry) {
-		if ((st = store_stmt(d->s, "DELETE FROM drift_dirty WHERE customer = ?", e)) == NULL)
-			goto out;
-		bind_text(st, 1, customer);
-		if (store_step_done(d->s, st, e) != 0)
-			goto out;
-	}
-	if (r != NULL)
-		r->customers++;
 	rc = 0;
 out:
-	foundset_done(&f);
+	for (i = 0; i < f.n; i++)
+		found_free(&f.v[i]);
+	free(f.v);
 	return rc;
+}
+
+int
+drift_scan(struct drift *d, int64_t now, int flags, struct drift_report *r, struct err *e)
+{
+	if (check_scope(d, NULL, now, flags, r, e) != 0)
+		return -1;
+	if (r != NULL)
+		r->full = 1;
+	return 0;
+}
+
+int
+drift_check_customer(struct drift *d, const char *customer, int64_t now, int flags,
+                     struct drift_report *r, struct err *e)
+{
+	if (customer == NULL || *customer == '\0')
+		return 0;
+	if (check_scope(d, customer, now, flags, r, e) != 0)
+		return -1;
+	if (r != NULL)
+		r->customers++;
+	return 0;
 }
 
 int
@@ -1176,35 +1245,53 @@ drift_has_dirty(struct store *s, struct err *e)
 	return rc == SQLITE_DONE ? 0 : store_err(s, e, "reading drift marks");
 }
 
+/* Step st (bound, from store_stmt) to its end: its first column's texts
+ * into *v (new; free with strings_free), *n of them. */
+static int
+strings_of(struct store *s, sqlite3_stmt *st, char ***v, size_t *n, struct err *e)
+{
+	size_t alloc = 0;
+	int step;
+
+	*v = NULL;
+	*n = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		*v = grow(*v, *n, &alloc, sizeof **v);
+		(*v)[(*n)++] = xstrdup(col_text(st, 0));
+	}
+	sqlite3_reset(st);
+	return step == SQLITE_DONE ? 0 : store_err(s, e, "reading the mirror");
+}
+
+static void
+strings_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 int
 drift_check_dirty(struct drift *d, int64_t now, struct drift_report *r, struct err *e)
 {
 	sqlite3_stmt *st;
-	char **cs = NULL;
-	size_t n = 0, a = 0, i;
-	int rc, step;
+	char **cs;
+	size_t n, i;
+	int rc;
 
 	/* Read one more than the limit: past it, a full scan is cheaper. */
 	if ((st = store_stmt(d->s, "SELECT customer FROM drift_dirty LIMIT ?", e)) == NULL)
 		return -1;
 	bind_int(st, 1, DRIFT_FULL_AFTER + 1);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == a) {
-			a = a ? a * 2 : 64;
-			cs = xrealloc(cs, a * sizeof *cs);
-		}
-		cs[n++] = xstrdup(col_text(st, 0));
-	}
-	sqlite3_reset(st);
-	rc = step == SQLITE_DONE ? 0 : store_err(d->s, e, "reading drift marks");
+	rc = strings_of(d->s, st, &cs, &n, e);
 	if (rc == 0 && n > DRIFT_FULL_AFTER)
 		rc = drift_scan(d, now, 0, r, e);
 	else
 		for (i = 0; i < n && rc == 0; i++)
 			rc = drift_check_customer(d, cs[i], now, 0, r, e);
-	for (i = 0; i < n; i++)
-		free(cs[i]);
-	free(cs);
+	strings_free(cs, n);
 	return rc;
 }
 
@@ -1480,9 +1567,9 @@ repair_after_cancel(struct drift *d, const struct drift_alert *a, const char *op
                     const char *reason, int64_t now, struct drift_repair *r, struct err *e)
 {
 	sqlite3_stmt *st;
-	char **keys = NULL;
-	size_t n = 0, i;
-	int rc, step, appended = 0;
+	char **keys;
+	size_t n, i;
+	int rc, appended = 0;
 
 	snprintf(r->what, sizeof r->what, "reverse the consumption recorded after subscription %s "
 	    "ended", a->subject);
@@ -1495,50 +1582,51 @@ repair_after_cancel(struct drift *d, const struct drift_alert *a, const char *op
 	if (st == NULL)
 		return -1;
 	bind_int(st, 1, a->id);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		keys = xrealloc(keys, (n + 1) * sizeof *keys);
-		keys[n++] = xstrdup(col_text(st, 0));
-	}
-	sqlite3_reset(st);
-	rc = step == SQLITE_DONE ? 0 : store_err(d->s, e, "reading consumption");
+	rc = strings_of(d->s, st, &keys, &n, e);
 	if (rc == 0 && n > 0)
 		snprintf(r->idem_key, sizeof r->idem_key, "reverse:%s", keys[0]);
 	for (i = 0; i < n && rc == 0; i++)
 		if (ledger_reverse(d->s, keys[i], op, reason, now, &appended, e) < 0)
 			rc = -1;
-	for (i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
+	strings_free(keys, n);
 	return rc;
 }
 
 /* refund-without-clawback: the clawback apply.c would have taken, under its
  * key.  One that was given back (the refund failed, then succeeded again)
- * has its key taken: that needs an adjustment by hand. */
+ * has its key taken: that needs an adjustment by hand.  A charge refunded
+ * without its refund objects has no key to take back under yet: the resync
+ * fetches the refunds, and applying them claws back under their keys (so
+ * their late webhooks find the keys taken). */
 static int
 repair_clawback(struct drift *d, const struct drift_alert *a, const char *op,
                 const char *reason, int64_t now, struct drift_repair *r, struct err *e)
 {
 	struct apply_ctx c;
+	sqlite3_stmt *st;
 	char kind[16] = "";
 	int64_t taken = 0;
 	int rc;
 
 	(void)op;
 	(void)reason;
+	if ((st = store_stmt(d->s, "SELECT kind FROM reversals WHERE id = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->subject);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		snprintf(kind, sizeof kind, "%s", col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(d->s, e, "reading refund");
+	if (kind[0] == '\0') {
+		r->kind = DRIFT_REPAIR_RESYNC;
+		snprintf(r->what, sizeof r->what, "resync %s from the API: it fetches the refunds of "
+		    "charge %s and claws back under their keys", a->customer, a->subject);
+		return 0;
+	}
 	if (one_int64(d->s, "SELECT COUNT(*) FROM ledger WHERE source_id = ? AND kind = 'clawback'",
 	    a->subject, &taken, e) != 0)
 		return -1;
-	{
-		sqlite3_stmt *st = store_stmt(d->s, "SELECT kind FROM reversals WHERE id = ?", e);
-
-		if (st == NULL)
-			return -1;
-		bind_text(st, 1, a->subject);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			snprintf(kind, sizeof kind, "%s", col_text(st, 0));
-		sqlite3_reset(st);
-	}
 	snprintf(r->what, sizeof r->what, "claw back the credits of %s %s under its key", kind,
 	    a->subject);
 	snprintf(r->idem_key, sizeof r->idem_key, "clawback:%s:%s", kind, a->subject);
@@ -1563,19 +1651,47 @@ repair_clawback(struct drift *d, const struct drift_alert *a, const char *op,
 	return 0;
 }
 
+/* One adjustment a repair appends under `key` (the repair's idempotency
+ * key), from the alert; a key already in the ledger refuses, saying
+ * `again`. */
+static int
+repair_adjust(struct drift *d, const struct drift_alert *a, const char *key, int64_t amount,
+              int64_t effective_at, const char *op, const char *reason, const char *again,
+              int64_t now, struct drift_repair *r, struct err *e)
+{
+	struct ledger_entry en;
+	int rc, n = 0;
+
+	snprintf(r->idem_key, sizeof r->idem_key, "%s", key);
+	memset(&en, 0, sizeof en);
+	en.customer = a->customer;
+	en.amount = amount;
+	en.kind = "adjust";
+	en.key = key;
+	en.source_type = "alert";
+	en.source_id = a->subject;
+	en.effective_at = effective_at;
+	en.actor = op;
+	en.reason = reason;
+	rc = ledger_append(d->s, &en, now, &n, e);
+	if (rc == LEDGER_EXISTS)
+		snprintf(r->refused, sizeof r->refused, "%s is already in the ledger%s", key, again);
+	return rc < 0 ? -1 : 0;
+}
+
 /* balance-mismatch: the cache is recomputed from the ledger; a difference
- * with Stripe's summary is adjusted, once per summary (the key names its
- * time), effective when the summary was taken. */
+ * with Stripe's summary is adjusted to the credits the summary is worth
+ * (its evidence, as the re-check just computed it), once per summary (the
+ * key names its time), effective when the summary was taken. */
 static int
 repair_balance(struct drift *d, const struct drift_alert *a, const char *op, const char *reason,
                int64_t now, struct drift_repair *r, struct err *e)
 {
 	const char *cust = a->customer;
 	sqlite3_stmt *st;
-	struct ledger_entry en;
 	char key[400];
-	int64_t available = 0, ver = 0, sum = 0;
-	int rc, n = 0;
+	int64_t credits = 0, ver = 0, sum = 0;
+	int rc;
 
 	if (strncmp(a->subject, "cache:", 6) == 0) {
 		snprintf(r->what, sizeof r->what, "recompute the cached balance of %s from its ledger",
@@ -1592,39 +1708,25 @@ repair_balance(struct drift *d, const struct drift_alert *a, const char *op, con
 		r->cache_fixed = 1;
 		return 0;
 	}
-	st = store_stmt(d->s, "SELECT available, ver FROM credit_balances WHERE customer = ?", e);
+	st = store_stmt(d->s, "SELECT json_extract(evidence, '$.stripe_credits'), "
+	    "json_extract(evidence, '$.as_of') FROM alerts WHERE id = ?", e);
 	if (st == NULL)
 		return -1;
-	bind_text(st, 1, cust);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		available = sqlite3_column_int64(st, 0);
+	bind_int(st, 1, a->id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		credits = sqlite3_column_int64(st, 0);
 		ver = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? 0 : store_err(d->s, e, "reading credit balance");
+		return rc == SQLITE_DONE ? 0 : store_err(d->s, e, "reading the alert");
 	if (ledger_sum(d->s, cust, &sum, e) != 0)
 		return -1;
 	snprintf(key, sizeof key, "adjust:drift:stripe-balance:%s:%lld", cust, (long long)ver);
 	snprintf(r->what, sizeof r->what, "adjust the ledger of %s by %+lld to Stripe's credit "
-	    "balance %lld", cust, (long long)(available - sum), (long long)available);
-	snprintf(r->idem_key, sizeof r->idem_key, "%s", key);
-	memset(&en, 0, sizeof en);
-	en.customer = cust;
-	en.amount = available - sum;
-	en.kind = "adjust";
-	en.key = key;
-	en.source_type = "alert";
-	en.source_id = a->subject;
-	en.effective_at = ver;
-	en.actor = op;
-	en.reason = reason;
-	rc = ledger_append(d->s, &en, now, &n, e);
-	if (rc == LEDGER_EXISTS)
-		snprintf(r->refused, sizeof r->refused, "%s is already in the ledger: this summary "
-		    "was adjusted to once; resync to refresh it", key);
-	return rc < 0 ? -1 : 0;
+	    "balance, worth %lld credits", cust, (long long)(credits - sum), (long long)credits);
+	return repair_adjust(d, a, key, credits - sum, ver, op, reason,
+	    ": this summary was adjusted to once; resync to refresh it", now, r, e);
 }
 
 /* negative-balance: one adjustment up to the floor, keyed by the entry
@@ -1633,10 +1735,8 @@ static int
 repair_negative(struct drift *d, const struct drift_alert *a, const char *op,
                 const char *reason, int64_t now, struct drift_repair *r, struct err *e)
 {
-	struct ledger_entry en;
 	char key[400];
 	int64_t balance = 0, last = 0;
-	int rc, n = 0;
 
 	if (ledger_balance(d->s, a->customer, &balance, e) != 0 ||
 	    one_int64(d->s, "SELECT MAX(seq) FROM ledger WHERE customer = ?", a->customer, &last, e) != 0)
@@ -1645,21 +1745,7 @@ repair_negative(struct drift *d, const struct drift_alert *a, const char *op,
 	    (long long)last);
 	snprintf(r->what, sizeof r->what, "adjust the balance of %s by %+lld, up to the overage "
 	    "floor %lld", a->customer, (long long)(d->floor - balance), (long long)d->floor);
-	snprintf(r->idem_key, sizeof r->idem_key, "%s", key);
-	memset(&en, 0, sizeof en);
-	en.customer = a->customer;
-	en.amount = d->floor - balance;
-	en.kind = "adjust";
-	en.key = key;
-	en.source_type = "alert";
-	en.source_id = a->subject;
-	en.effective_at = now;
-	en.actor = op;
-	en.reason = reason;
-	rc = ledger_append(d->s, &en, now, &n, e);
-	if (rc == LEDGER_EXISTS)
-		snprintf(r->refused, sizeof r->refused, "%s is already in the ledger", key);
-	return rc < 0 ? -1 : 0;
+	return repair_adjust(d, a, key, d->floor - balance, now, op, reason, "", now, r, e);
 }
 
 /* The customer's cached balance and ledger sum. */

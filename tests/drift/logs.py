@@ -73,10 +73,14 @@ def refund(rid, charge, pi, amount, created, status="succeeded"):
             "amount": amount, "currency": "usd", "status": status, "created": created}
 
 
-def charge(chid, cus, pi, amount, created, invoice_id=None):
+def charge(chid, cus, pi, amount, created, invoice_id=None, refunded=0, refunds=None):
+    """A charge; refunded without refunds is the current API shape, where a
+    charge no longer carries its refunds list."""
     c = {"id": chid, "object": "charge", "customer": cus, "payment_intent": pi,
-         "amount": amount, "currency": "usd", "created": created, "amount_refunded": 0,
-         "disputed": False, "refunds": {"object": "list", "has_more": False, "data": []}}
+         "amount": amount, "currency": "usd", "created": created, "amount_refunded": refunded,
+         "refunded": refunded >= amount, "disputed": False}
+    if refunds is not None or not refunded:
+        c["refunds"] = {"object": "list", "has_more": False, "data": refunds or []}
     if invoice_id:
         c["invoice"] = invoice_id
     return c
@@ -202,6 +206,11 @@ def main(out):
                      usage("req_UA0", "cus_UA", 50, ended - DAY),
                      usage("req_UAOK", "cus_UAOK", 700, ended + 30 * 60)])
 
+    # the late webhook: cus_UA subscribed again two days after its last usage
+    put("ua-late", [event("evt_ua_new", "customer.subscription.created", ended + 5 * DAY,
+                          subscription("sub_UA2", "cus_UA", "active", ended + 5 * DAY,
+                                       ended + 5 * DAY + MONTH))])
+
     # payment-failed-access: sub_PF past_due since its period started at
     # T0; Stripe Entitlements still list chat for cus_PF.  cus_PFOK's
     # entitlements list a feature of no plan.
@@ -238,25 +247,63 @@ def main(out):
     put("rc-late", [event("evt_rc_ch", "charge.succeeded", T0 + 11,
                           charge("ch_RC", "cus_RC", "pi_RC", 1000, T0 + 11))])
 
+    # refund-without-clawback from the charge alone: ch_RF (paying in_RF) is
+    # refunded 1000 of 2000, seen only as charge.refunded in the current API
+    # shape (no refunds list), so no refund object and no clawback.  Near
+    # misses: ch_RFOK's charge.refunded carries its refund (clawed back as
+    # it arrives); ch_RFP's refund of 500 is seen, and is all it was refunded.
+    put("rf", basics("cus_RF", "sub_RF") + [
+        event("evt_rf_ch", "charge.succeeded", T0 + 61,
+              charge("ch_RF", "cus_RF", "pi_RF", 2000, T0 + 61, invoice_id="in_RF")),
+        event("evt_rf_chr", "charge.refunded", T0 + 200,
+              charge("ch_RF", "cus_RF", "pi_RF", 2000, T0 + 61, invoice_id="in_RF",
+                     refunded=1000))] +
+        basics("cus_RFOK", "sub_RFOK") + [
+        event("evt_rfok_chr", "charge.refunded", T0 + 200,
+              charge("ch_RFOK", "cus_RFOK", "pi_RFOK", 2000, T0 + 61, invoice_id="in_RFOK",
+                     refunded=1000, refunds=[refund("re_RFOK", "ch_RFOK", "pi_RFOK", 1000,
+                                                    T0 + 200)]))] +
+        basics("cus_RFP", "sub_RFP") + [
+        event("evt_rfp_r", "refund.created", T0 + 150,
+              refund("re_RFP", "ch_RFP", "pi_RFP", 500, T0 + 150)),
+        event("evt_rfp_chr", "charge.refunded", T0 + 200,
+              charge("ch_RFP", "cus_RFP", "pi_RFP", 2000, T0 + 61, invoice_id="in_RFP",
+                     refunded=500))])
+    # the late webhook: the refund object itself
+    put("rf-late", [event("evt_rf_r", "refund.created", T0 + 200,
+                          refund("re_RF", "ch_RF", "pi_RF", 1000, T0 + 200))])
+
     # balance-mismatch and negative-balance: cus_BM (its cache is tampered
     # with by the test), cus_BS (Stripe's summary differs), cus_NB (consumes
     # past its grant), cus_NBOK (consumes exactly its grant).
+    # cus_BSOK's summary is worth its ledger to within a cent (the test's
+    # catalog makes 100 credits one cent).
     put("bal", basics("cus_BM", "sub_BM") + basics("cus_BS", "sub_BS") +
+        basics("cus_BSOK", "sub_BSOK") +
         basics("cus_NB", "sub_NB") + basics("cus_NBOK", "sub_NBOK"))
     put("bal.usage", [usage("req_NB", "cus_NB", 150000, T0 + DAY),
-                      usage("req_NBOK", "cus_NBOK", 100000, T0 + DAY)])
+                      usage("req_NBOK", "cus_NBOK", 100000, T0 + DAY),
+                      usage("req_BSOK", "cus_BSOK", 50, T0 + DAY)])
     put("bal2.usage", [usage("req_BM2", "cus_BM", 10, T0 + 2 * DAY)])
     # cus_NB's late top-up
     put("nb-late", [event("evt_nb_cs", "checkout.session.completed", T0 + 3 * DAY,
                           session("cs_NB", "cus_NB", "pi_NB", T0 + 3 * DAY))])
 
     # event-out-of-order: sub_EO's update at T0 + 20 applied, then one made
-    # at T0 + 10 arrives; cus_EOOK's arrive in order.
+    # at T0 + 10 arrives; re_EOR's likewise (a refund names no customer: the
+    # alert is its payment's, cus_EOR's); cus_EOOK's arrive in order.
     put("eo", basics("cus_EO", "sub_EO") + [
         event("evt_eo_2", "customer.subscription.updated", T0 + 20,
               subscription("sub_EO", "cus_EO", "active", T0, T0 + MONTH, cancel_at=T0 + MONTH)),
         event("evt_eo_1", "customer.subscription.updated", T0 + 10,
               subscription("sub_EO", "cus_EO", "active", T0, T0 + MONTH))] +
+        basics("cus_EOR", "sub_EOR") + [
+        event("evt_eor_ch", "charge.succeeded", T0 + 61,
+              charge("ch_EOR", "cus_EOR", "pi_EOR", 2000, T0 + 61, invoice_id="in_EOR")),
+        event("evt_eor_2", "refund.updated", T0 + 20 * 60,
+              refund("re_EOR", "ch_EOR", "pi_EOR", 500, T0 + 600)),
+        event("evt_eor_1", "refund.created", T0 + 10 * 60,
+              refund("re_EOR", "ch_EOR", "pi_EOR", 500, T0 + 600, status="pending"))] +
         basics("cus_EOOK", "sub_EOOK") + [
         event("evt_eook_1", "customer.subscription.updated", T0 + 10,
               subscription("sub_EOOK", "cus_EOOK", "active", T0, T0 + MONTH)),
@@ -291,7 +338,12 @@ def main(out):
                customer("cus_AE"), subscription("sub_AE", "cus_AE", "active", T0 + MONTH,
                                                 T0 + 2 * MONTH),
                invoice("in_AE", "cus_AE", "sub_AE", "paid", T0, T0 + MONTH),
-               invoice("in_AE2", "cus_AE", "sub_AE", "paid", T0 + MONTH, T0 + 2 * MONTH)]
+               invoice("in_AE2", "cus_AE", "sub_AE", "paid", T0 + MONTH, T0 + 2 * MONTH),
+               customer("cus_RF"), subscription("sub_RF", "cus_RF", "active", T0, T0 + MONTH),
+               invoice("in_RF", "cus_RF", "sub_RF", "paid", T0, T0 + MONTH),
+               charge("ch_RF", "cus_RF", "pi_RF", 2000, T0 + 61, invoice_id="in_RF",
+                      refunded=1000),
+               refund("re_RF", "ch_RF", "pi_RF", 1000, T0 + 200)]
     state = {"api_key": KEY, "now": T0 + MONTH + 3 * H, "api_version": "2025-03-31.basil",
              "objects": objects, "events": []}
     with open(os.path.join(out, "stripe", "state.json"), "w") as f:

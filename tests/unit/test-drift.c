@@ -53,19 +53,35 @@ partial_scan(const char *detail)
 	return 0;
 }
 
-/* The table a plan line scans ("SCAN x" or "SCAN x USING ..."), resolved
- * through the aliases of the statement's text: "<table> AS x". */
+/* A SEARCH bounded only below ("(customer>?)": every row whose key is not
+ * NULL) reads the whole index: a scan by another name. */
+static int
+open_range(const char *detail)
+{
+	const char *p = strrchr(detail, '(');
+
+	return strncmp(detail, "SEARCH ", 7) == 0 && p != NULL && strchr(p, '=') == NULL &&
+	    strchr(p, '>') != NULL;
+}
+
+/* The table a plan line scans ("SCAN x", "SCAN x USING ...", or an open
+ * range), resolved through the aliases of the statement's text:
+ * "<table> AS x". */
 static const char *
 scanned_table(const char *sql, const char *detail, char *out, size_t outsz)
 {
 	char alias[64], pat[80];
 	const char *p, *q;
-	size_t n;
+	size_t n, at;
 
-	if (strncmp(detail, "SCAN ", 5) != 0)
+	if (strncmp(detail, "SCAN ", 5) == 0)
+		at = 5;
+	else if (open_range(detail))
+		at = 7;
+	else
 		return NULL;
-	for (n = 0; detail[5 + n] != '\0' && detail[5 + n] != ' ' && n + 1 < sizeof alias; n++)
-		alias[n] = detail[5 + n];
+	for (n = 0; detail[at + n] != '\0' && detail[at + n] != ' ' && n + 1 < sizeof alias; n++)
+		alias[n] = detail[at + n];
 	alias[n] = '\0';
 	snprintf(pat, sizeof pat, " AS %s ", alias);
 	p = strstr(sql, pat);
