@@ -7,7 +7,7 @@
 # while every fault kind comes and goes (429 storms, 500, 503, slow
 # answers, truncated bodies, dropped connections, lost responses).
 # `tally sync --follow` reads both the logs and the API on its thread and
-# is killed (-9) and restarted every few seconds.  Meanwhile an operator
+# is killed (-9) and restarted every five seconds.  Meanwhile an operator
 # adjusts credits (keys reused, so some submissions are no-ops) and
 # reverses some of them (a second reversal is refused).
 #
@@ -116,7 +116,7 @@ while [ ! -e "$tmp/live/done" ] && kill -0 "$feedpid" 2>/dev/null; do
 		esac
 	fi
 
-	if [ $((tick % 7)) = 0 ]; then
+	if [ $((tick % 5)) = 3 ]; then
 		kill -KILL "$followpid" 2>/dev/null
 		wait "$followpid" 2>/dev/null
 		kills=$((kills + 1))
@@ -131,7 +131,7 @@ echo "# $tick s: $checks checks, $ops operator actions ($noops no-ops, $refusals
 report "the feed ran to its end while the mirror was checked every second" $? "$tmp/feed.out"
 [ ! -s "$tmp/bad" ]
 report "the invariants held at every check, and every operator action was answered as expected" $? "$tmp/bad"
-[ "$ops" -gt 3 ] && [ "$kills" -gt 1 ]
+[ "$ops" -gt 3 ] && [ "$kills" -gt 0 ]
 report "operator actions ran and the follower was killed while it worked" $?
 
 # --- the end: one more round, then the same mirror as a clean single pass ---
@@ -155,10 +155,11 @@ report "SIGTERM stops the follower; with everything written and no faults, a las
 
 : >"$tmp/diag"
 replayed=0
-"$TALLY" --db "$tmp/ref.db" sync --once >>"$tmp/diag" 2>&1 || replayed=1
+"$TALLY" --db "$tmp/ref.db" sync --once >"$tmp/ref.out" 2>&1 || { cat "$tmp/ref.out"; replayed=1; } >>"$tmp/diag"
 while read -r line; do
 	eval "op=($line)"
-	"$TALLY" --db "$tmp/ref.db" "${op[@]}" >>"$tmp/diag" 2>&1 || { echo "replaying: $line"; replayed=1; }
+	"$TALLY" --db "$tmp/ref.db" "${op[@]}" >"$tmp/replay.out" 2>&1 ||
+		{ echo "replaying: $line"; cat "$tmp/replay.out"; replayed=1; }
 done <"$tmp/ops" >>"$tmp/diag"
 [ $replayed = 0 ] &&
 "$PYTHON3" "$MIRROR" snap "$tmp/ref.db" "$tmp/ref.json" >>"$tmp/diag" 2>&1 &&

@@ -365,29 +365,39 @@ put_subscription(struct apply_ctx *c, const struct stripe_object *o, int64_t ver
 }
 
 /*
- * An invoice's charge is the one thing its two shapes disagree on: events
- * before 2025-03-31.basil carry `charge`, the API's current shape does not.
- * So which charge the mirror knows must not depend on which shape came
- * last.  The charge that paid an invoice is final once it is paid; an
- * earlier one may be a failed attempt.  So put_invoice forgets a charge
- * learnt before the invoice was paid when it turns paid without one, and
- * a paid state's charge, arriving older than the mirror's row (superseded,
- * so not applied), still fills the charge a newer write left unknown.
+ * What an invoice's two shapes disagree on: events before 2025-03-31.basil
+ * carry `charge` and `payment_intent`, the current shape carries neither
+ * (the payment intent only through its payments, when expanded, which
+ * events never are).  Which of them the mirror knows must not depend on
+ * which shape came last, for a refund finds the credits it takes back
+ * through them.
+ *
+ * An invoice has one payment intent for all its attempts, so one learnt
+ * from any state is kept.  The charge that paid it is final once it is
+ * paid, but an earlier one may be a failed attempt: put_invoice forgets a
+ * charge learnt before the invoice was paid when it turns paid without
+ * one.  And a write arriving older than the mirror's row (superseded, so
+ * not applied) still fills what a newer write left unknown: its payment
+ * intent, and its charge if it is a paid state.
  */
 static int
-invoice_charge_fill(struct apply_ctx *c, const struct stripe_object *o, struct err *e)
+invoice_ids_fill(struct apply_ctx *c, const struct stripe_object *o, struct err *e)
 {
+	const struct s_invoice *x = &o->u.invoice;
+	int paid = x->status != NULL && strcmp(x->status, "paid") == 0;
 	sqlite3_stmt *st;
 
-	if (o->u.invoice.charge == NULL || o->u.invoice.status == NULL ||
-	    strcmp(o->u.invoice.status, "paid") != 0)
+	if (x->payment_intent == NULL && (x->charge == NULL || !paid))
 		return 0;
-	st = store_stmt(c->s, "UPDATE invoices SET charge = ?2 WHERE id = ?1 AND charge IS NULL "
-	    "AND status = 'paid'", e);
+	st = store_stmt(c->s, "UPDATE invoices SET payment_intent = COALESCE(payment_intent, ?2), "
+	    "charge = CASE WHEN charge IS NULL AND status = 'paid' AND ?4 THEN ?3 ELSE charge END "
+	    "WHERE id = ?1", e);
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, o->id);
-	bind_text(st, 2, o->u.invoice.charge);
+	bind_text(st, 2, x->payment_intent);
+	bind_text(st, 3, x->charge);
+	bind_int(st, 4, paid);
 	return store_step_done(c->s, st, e);
 }
 
@@ -1093,7 +1103,7 @@ apply_object(struct apply_ctx *c, const struct stripe_object *o, int64_t ver,
 			return -1;
 	}
 	if (*res == APPLY_SUPERSEDED && o->kind == SK_INVOICE && !o->deleted &&
-	    invoice_charge_fill(c, o, e) != 0)
+	    invoice_ids_fill(c, o, e) != 0)
 		return -1;
 	if (*res != APPLY_APPLIED)
 		return 0;

@@ -482,15 +482,16 @@ test_same_second(void)
 }
 
 /*
- * An invoice's charge in either shape: events before basil carry `charge`,
- * the current shape (an update at 300) does not.  The charge that paid it
- * (ch_ok, at 200) is what the mirror keeps, in every order of arrival; a
- * failed attempt's charge (ch_fail, at 100) is never kept for a paid
- * invoice.  Found by the soak (tests/soak.sh), where the API's objects came
- * before the log's older events.
+ * An invoice's charge and payment intent in either shape: events before
+ * basil carry both, the current shape (an update at 300) neither.  The
+ * charge that paid it (ch_ok, at 200) is what the mirror keeps, in every
+ * order of arrival, and a failed attempt's charge (ch_fail, at 100) is
+ * never kept for a paid invoice; its one payment intent (pi_1) is kept
+ * from whichever state told it.  Found by the soak (tests/soak.sh), where
+ * the API's objects came before the log's older events.
  */
 static void
-test_invoice_charge(void)
+test_invoice_payment_ids(void)
 {
 #define EV "{'id':'evt_%c','object':'event','type':'invoice.%s','created':%d," \
 	"'data':{'object':{'id':'in_c','object':'invoice','customer':'cus_1','status':'%s'," \
@@ -498,13 +499,14 @@ test_invoice_charge(void)
 	static const int orders[6][3] = {
 		{ 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 }, { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 },
 	};
-	char ev[3][1024], text[4096], got[64];
+	char ev[3][1024], text[4096], got[128];
 	struct ingest_counts n;
 	int i, k, drop;
 
 	snprintf(ev[0], sizeof ev[0], EV, 'a', "payment_failed", 100, "open", "null",
-	    ",'charge':'ch_fail'");
-	snprintf(ev[1], sizeof ev[1], EV, 'b', "paid", 200, "paid", "200", ",'charge':'ch_ok'");
+	    ",'charge':'ch_fail','payment_intent':'pi_1'");
+	snprintf(ev[1], sizeof ev[1], EV, 'b', "paid", 200, "paid", "200",
+	    ",'charge':'ch_ok','payment_intent':'pi_1'");
 	snprintf(ev[2], sizeof ev[2], EV, 'c', "updated", 300, "paid", "200", "");
 #undef EV
 	for (drop = 0; drop < 2; drop++) {
@@ -517,10 +519,12 @@ test_invoice_charge(void)
 				if (!(drop && orders[k][i] == 1))
 					strcat(text, ev[orders[k][i]]);
 			ingest(s, INGEST_WEBHOOK, text, 0, &n);
-			c = q_text(s, "SELECT COALESCE(charge, 'none') FROM invoices WHERE id = ?", "in_c");
+			c = q_text(s, "SELECT COALESCE(charge, 'none') || ' ' || "
+			    "COALESCE(payment_intent, 'none') FROM invoices WHERE id = ?", "in_c");
 			snprintf(got, sizeof got, "%s", c != NULL ? c : "(no row)");
-			is_str(got, drop ? "none" : "ch_ok", "order %d%d%d%s: the invoice's charge",
-			    orders[k][0], orders[k][1], orders[k][2], drop ? " without the paid event" : "");
+			is_str(got, drop ? "none pi_1" : "ch_ok pi_1", "order %d%d%d%s: the invoice's "
+			    "charge and payment intent", orders[k][0], orders[k][1], orders[k][2],
+			    drop ? " without the paid event" : "");
 			store_close(s);
 		}
 	}
@@ -566,7 +570,7 @@ main(void)
 	test_lines_more();
 	test_topup_order();
 	test_same_second();
-	test_invoice_charge();
+	test_invoice_payment_ids();
 	test_checkout_invoice();
 	catalog_free(cat);
 	free((char *)dir);
