@@ -19,7 +19,13 @@
  * recorded as a delivery (with its body) and its event is not applied; a
  * valid one without received_at is quarantined, its age unknown.
  *
- * One thread per call; the store is the caller's.
+ * Threads: ingest_file runs in the caller's thread, which owns the store
+ * and does every write (the apply thread), and starts for the call one
+ * more thread that reads, parses, checks and decodes the file's values
+ * ahead of it (the parse thread; it never touches the store) and hands them
+ * over in order through a bounded queue; it is stopped before the call
+ * returns.  So parsing (jansson, signatures, hashing) overlaps the SQLite
+ * writes.  See doc/threading.md and doc/ingest.md.
  */
 #ifndef TALLY_INGEST_H
 #define TALLY_INGEST_H
@@ -57,7 +63,12 @@ struct ingest_opts {
 	int nsecrets;
 	int64_t tolerance;              /* seconds; 0 disables the age check */
 	size_t cap;                     /* value size cap; 0 = default */
-	int batch;                      /* values per transaction; 0 = default (2000) */
+	int batch;                      /* values per transaction; 0 = the default:
+	                                 * 2000 in a file's first, doubling with
+	                                 * each commit up to 50000, and never more
+	                                 * than 2 seconds' worth (so a writer
+	                                 * waiting for the lock, such as an
+	                                 * operator's action, waits little) */
 	/* Drift checks (drift.h): ingest_finish re-checks the customers the
 	 * values changed with this checker; NULL leaves them marked for the
 	 * next check or scan. */
@@ -68,7 +79,9 @@ struct ingest_opts {
 	void *arg;
 };
 
-/* Ingest one file from its cursor to its end, adding to *n. */
+/* Ingest one file from its cursor to its end, adding to *n.  Starts and
+ * stops the parse thread for the file; the store is used from the calling
+ * thread only. */
 int ingest_file(struct store *s, const struct ingest_opts *o, enum ingest_kind kind,
                 const char *path, struct ingest_counts *n, struct err *e);
 
@@ -78,7 +91,9 @@ int ingest_file(struct store *s, const struct ingest_opts *o, enum ingest_kind k
 int ingest_finish(struct store *s, const struct ingest_opts *o, struct ingest_counts *n,
                   struct err *e);
 
-/* JSON hash of a value's content, key order ignored (for the version guard). */
+/* JSON hash of a value's content, key order ignored (for the version
+ * guard): hash64 of its compact serialisation with sorted keys.  Any
+ * thread. */
 #include <jansson.h>
 int64_t ingest_json_hash(const json_t *v);
 

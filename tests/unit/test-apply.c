@@ -17,6 +17,7 @@
 #include "ingest.h"
 #include "store.h"
 #include "t.h"
+#include "util.h"
 
 static const char catalog_text[] =
 	"{\"unit\": \"credits\","
@@ -341,6 +342,60 @@ test_overflow(void)
 	store_close(s);
 }
 
+/* The parse thread runs ahead of the writer by up to eight blocks of 64
+ * values, and batches grow from 2000 values: a log of 5000 usage lines with
+ * an unappliable line in the first batch, one in the second and the last
+ * line, and a line that is not JSON, makes the writer throw away what was
+ * read ahead and read each of those batches again; every other line must be
+ * applied once, and the cursor end at the end of the file. */
+static void
+test_pipeline(void)
+{
+	enum { LINES = 5000 };
+	struct ingest_counts n;
+	struct store *s = fresh();
+	size_t cap = (size_t)LINES * 128, len = 0;
+	char *log = xmalloc(cap);
+	int64_t expect = 0, bad_at = 0;
+	int i;
+
+	for (i = 0; i < LINES; i++) {
+		if (i == 3333) {
+			bad_at = (int64_t)len;
+			len += (size_t)snprintf(log + len, cap - len, "not json at all\n");
+		} else if (i == 700 || i == 2100 || i == LINES - 1) {
+			len += (size_t)snprintf(log + len, cap - len,
+			    "{'identifier':'big%d','event_name':'images','timestamp':%d,"
+			    "'payload':{'stripe_customer_id':'cus_p','value':'4611686018427387904'}}\n",
+			    i, 10 + i);
+		} else {
+			len += (size_t)snprintf(log + len, cap - len,
+			    "{'identifier':'p%d','event_name':'api_tokens','timestamp':%d,"
+			    "'payload':{'stripe_customer_id':'cus_p','value':'%d'}}\n", i, 10 + i, i % 7 + 1);
+			expect -= i % 7 + 1;
+		}
+	}
+	is_int(ingest(s, INGEST_USAGE, log, 0, &n), 0, "pipeline: 5000 lines, 4 bad: ingest goes on");
+	is_int(n.values, LINES, "every line read once");
+	is_int(n.applied, LINES - 4, "every good line applied");
+	is_int(n.quarantined, 4, "the bad ones quarantined");
+	is_int(q_int(s, "SELECT COUNT(*) FROM ledger", NULL), LINES - 4, "one entry each");
+	is_int(q_int(s, "SELECT SUM(amount) FROM ledger", NULL), expect, "the credits consumed");
+	is_int(q_int(s, "SELECT balance FROM balances WHERE customer = ?", "cus_p"), expect,
+	    "the cached balance");
+	is_int(q_int(s, "SELECT COUNT(*) FROM quarantine WHERE reason LIKE '%overflow%'", NULL), 3,
+	    "three overflows");
+	is_int(q_int(s, "SELECT source_offset FROM quarantine WHERE reason NOT LIKE '%overflow%'",
+	    NULL), bad_at, "the line that is not JSON, at its offset");
+	is_int(q_int(s, "SELECT offset FROM cursors", NULL), (int64_t)len - 1,
+	    "the cursor at the end (before the last newline)");
+	is_int(ingest(s, INGEST_USAGE, log, 0, &n), 0, "the same lines again, in another file");
+	is_int(n.duplicate, LINES - 4, "... every good line a duplicate");
+	is_int(q_int(s, "SELECT COUNT(*) FROM ledger", NULL), LINES - 4, "... and no entry added");
+	free(log);
+	store_close(s);
+}
+
 static void
 test_count(void)
 {
@@ -566,6 +621,7 @@ main(void)
 	}
 	test_deleted();
 	test_overflow();
+	test_pipeline();
 	test_count();
 	test_lines_more();
 	test_topup_order();
